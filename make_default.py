@@ -14,6 +14,7 @@ The weights are random (seeded): it is a stand-in that runs everywhere, not a tr
 import argparse
 import json
 
+import numpy as np
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import (LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor,
@@ -24,6 +25,43 @@ from reward import TASK_TARGETS
 SPECIALS = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
 PROMPT = "In: What action should the robot take to {}?\nOut:"   # OpenVLA's prompt
 N_ACTION_TOKENS = 256
+
+
+class ScriptedExpert:
+    """Privileged pick-and-place controller for any LIBERO-Object task: hover above the target,
+    descend, close, lift, carry over the basket, lower, release. Call with a LIBERO env
+    (ControlEnv/OffScreenRenderEnv) once per step; returns a 7-dim OSC_POSE delta action."""
+    PHASES = ["above", "descend", "close", "lift", "carry", "lower", "release"]
+    TIMEOUT = {"above": 80, "descend": 60, "close": 15, "lift": 60, "carry": 80, "lower": 40, "release": 10**9}
+
+    def __init__(self, target, basket="basket_1"):
+        self.target, self.basket = target, basket
+        self.phase, self.steps, self.anchor = 0, 0, None
+
+    def __call__(self, env):
+        e, d = env.env, env.env.sim.data
+        obj = d.body_xpos[e.obj_body_id[self.target]]
+        basket = d.body_xpos[e.obj_body_id[self.basket]]
+        eef = d.site_xpos[e.robots[0].eef_site_id]
+        name = self.PHASES[self.phase]
+        if self.anchor is None:                    # where the eef was when the phase began
+            self.anchor = eef.copy()
+        goal, grip, tol = {
+            "above": (obj + [0, 0, 0.12], -1, 0.01),
+            "descend": (obj + [0, 0, 0.01], -1, 0.005),
+            "close": (self.anchor, 1, -1),
+            "lift": (np.r_[self.anchor[:2], 0.30], 1, 0.01),
+            "carry": (np.r_[basket[:2], 0.30], 1, 0.01),
+            "lower": (np.r_[basket[:2], 0.20], 1, 0.01),
+            "release": (self.anchor, -1, -1),
+        }[name]
+        action = np.zeros(7)
+        action[:3] = np.clip((goal - eef) / 0.05, -1, 1)   # OSC_POSE moves <= 5 cm per unit action
+        action[6] = grip
+        self.steps += 1
+        if np.linalg.norm(goal - eef) < tol or self.steps >= self.TIMEOUT[name]:
+            self.phase, self.steps, self.anchor = min(self.phase + 1, len(self.PHASES) - 1), 0, None
+        return action
 
 
 def build_tokenizer():

@@ -339,6 +339,7 @@ def rollout_group(envs, policy, prompt, start_state, max_steps, settle_steps, gr
     """Algorithm 1, line 2: M trajectories from one start state until any env succeeds or max_steps.
     Returns a dict of rewards (M, T), tokens (T, M, 7), logp_old (M, T), pixel_values [T x (M, ...)]."""
     m = len(envs)
+    envs.reset()        # clears controller/gripper state that set_init_state does not restore
     obs = envs.set_init_state([start_state] * m)
     noop = np.array([[0, 0, 0, 0, 0, 0, -1.0]] * m)      # gripper open, as OpenVLA's eval waits
     for _ in range(settle_steps):
@@ -403,6 +404,7 @@ def evaluate(envs, policy, prompt, init_states, trials, max_steps, settle_steps)
     noop = np.array([[0, 0, 0, 0, 0, 0, -1.0]] * m)
     for start in tqdm(range(0, trials, m), desc="eval", leave=False, unit="batch"):
         ids = list(range(min(m, trials - start)))
+        envs.reset(id=ids)
         obs = envs.set_init_state([init_states[(start + i) % len(init_states)] for i in ids], id=ids)
         for _ in range(settle_steps):
             obs, _, _, _ = envs.step(noop[ids], id=ids)
@@ -468,8 +470,8 @@ def main(argv=None):
 
     check_gl()
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    policy = load_policy(args.model, args.lora_rank, device)    # before the envs: a bad --model fails fast
     envs, instruction, init_states = make_env_group(args.task, args.num_envs, args.camera_res, args.seed, args.serial_envs)
-    policy = load_policy(args.model, args.lora_rank, device)
     optimizer = torch.optim.AdamW([p for p in policy.model.parameters() if p.requires_grad], lr=args.lr)
     prompt = policy.prompt_ids(instruction)
     start = load_checkpoint(latest_checkpoint(out), policy, optimizer) if args.resume else 0

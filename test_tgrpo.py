@@ -1,0 +1,380 @@
+"""Tests at three levels: hand-computed numbers for Eq. 6-9, the action tokens and the reward;
+the real LIBERO-Object environment; the whole script end to end on a tiny budget.
+
+    python -m pytest -q test_tgrpo.py
+"""
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import tgrpo
+from tgrpo import (action_tokens_to_values, step_advantages, tgrpo_advantages, tgrpo_loss,
+                   to_env_action, trajectory_advantages, values_to_action_tokens)
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")   # the env workers fork after tokenizing
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+HERE = Path(__file__).resolve().parent
+TASK4 = 4
+
+
+# ----------------------------------------------------------------------------- Eq. 6-8 by hand
+R = torch.tensor([[1.0, 2.0], [3.0, 2.0], [5.0, 2.0]])       # (M=3, T=2)
+
+
+def test_step_advantages_by_hand():
+    # t=0: mean 3, n-1 std sqrt((4+0+4)/2) = 2 -> (-1, 0, 1); t=1: all 2 -> std 0 -> 0.
+    S = step_advantages(R)
+    assert S.shape == (3, 2)
+    assert torch.allclose(S, torch.tensor([[-1.0, 0.0], [0.0, 0.0], [1.0, 0.0]]))
+
+
+def test_trajectory_advantages_by_hand():
+    # R_i = 3, 5, 7: mean 5, n-1 std 2 -> (-1, 0, 1).
+    assert torch.allclose(trajectory_advantages(R), torch.tensor([-1.0, 0.0, 1.0]))
+
+
+def test_tgrpo_advantages_fuse_and_ablations():
+    adv = tgrpo_advantages(R, a1=0.5, a2=2.0)
+    assert torch.allclose(adv, torch.tensor([[-2.5, -2.0], [0.0, 0.0], [2.5, 2.0]]))
+    # Table 1's ablations: a1 = 0 keeps only T_i (same for every t), a2 = 0 only S_{i,t}.
+    assert torch.allclose(tgrpo_advantages(R, 0.0, 1.0), torch.tensor([[-1.0, -1.0], [0.0, 0.0], [1.0, 1.0]]))
+    assert torch.allclose(tgrpo_advantages(R, 1.0, 0.0), step_advantages(R))
+
+
+def test_two_envs_use_n_minus_1_std():
+    # M=2: values 0 and 4, mean 2, n-1 std sqrt(8) -> +-1/sqrt(2) (population std would give +-1).
+    s = step_advantages(torch.tensor([[0.0], [4.0]]))
+    assert torch.allclose(s, torch.tensor([[-1 / math.sqrt(2)], [1 / math.sqrt(2)]]))
+    assert torch.allclose(trajectory_advantages(torch.tensor([[0.0, 0.0], [4.0, 0.0]])), s[:, 0])
+
+
+def test_zero_std_group_gives_zero_not_nan():
+    for rewards in (torch.full((4, 3), -2.0), torch.full((4, 3), 0.1, dtype=torch.float64)):
+        adv = tgrpo_advantages(rewards, 0.35, 0.65)
+        assert torch.equal(adv, torch.zeros_like(rewards)), adv
+    ints = torch.tensor([[2, 2], [2, 2]])                         # ints in, floats out
+    assert torch.equal(step_advantages(ints), torch.zeros(2, 2))
+
+
+def test_group_of_one_is_refused():
+    with pytest.raises(ValueError, match="at least 2"):
+        step_advantages(torch.ones(1, 5))
+    with pytest.raises(ValueError, match="at least 2"):
+        trajectory_advantages(torch.ones(1, 5))
+    with pytest.raises(ValueError, match=r"\(M, T\)"):
+        step_advantages(torch.ones(5))
+
+
+def test_dtype_and_device_kept():
+    adv = tgrpo_advantages(R.double(), 1.0, 1.0)
+    assert adv.dtype == torch.float64 and adv.device == R.device
+
+
+# ----------------------------------------------------------------------------- Eq. 9 by hand
+def test_loss_ratio_one_no_kl():
+    adv = torch.tensor([1.0, -1.0, 2.0])
+    logp = torch.tensor([-3.0, -2.0, -1.0])
+    # r = 1 everywhere: loss = -mean(adv) / |o| = -(2/3) / 2.
+    loss = tgrpo_loss(logp, logp.clone(), adv, traj_len=2)
+    assert math.isclose(loss.item(), -1 / 3, rel_tol=1e-6)
+
+
+def test_loss_gradient_direction():
+    adv = torch.tensor([1.0, -1.0, 2.0])
+    logp = torch.tensor([-3.0, -2.0, -1.0], requires_grad=True)
+    tgrpo_loss(logp, logp.detach().clone(), adv, traj_len=4).backward()
+    # d loss / d logp_i = -r_i * Adv_i / (M * |o|): raising a positive-advantage action's
+    # log-prob lowers the loss, a negative one raises it.
+    assert torch.allclose(logp.grad, -adv / 12)
+
+
+def test_loss_kl_k3_by_hand():
+    logp = torch.tensor([0.0, 0.0])
+    ref = torch.tensor([math.log(2.0), 0.0])
+    zero = torch.zeros(2)
+    # k3: exp(ref-logp) - (ref-logp) - 1 = (2 - ln2 - 1, 0); mean = (1 - ln2)/2; times beta, over |o|.
+    loss = tgrpo_loss(logp, logp, zero, traj_len=2, beta=0.1, logp_ref=ref)
+    assert math.isclose(loss.item(), 0.1 * (1 - math.log(2)) / 2 / 2, rel_tol=1e-6)
+    assert tgrpo_loss(logp, logp, zero, beta=0.1, logp_ref=logp).item() == 0.0   # KL 0 at pi = pi_ref
+    with pytest.raises(ValueError, match="logp_ref"):
+        tgrpo_loss(logp, logp, zero, beta=0.1)
+
+
+def test_loss_clipping_optional():
+    logp, old = torch.tensor([0.5, 0.5]), torch.tensor([0.0, 0.0])   # r = e^0.5 = 1.6487
+    adv = torch.tensor([1.0, -1.0])
+    r = math.exp(0.5)
+    assert math.isclose(tgrpo_loss(logp, old, adv).item(), -(r - r) / 2, abs_tol=1e-6)      # no clipping
+    # clipped: min(r, 1.2) * 1 = 1.2 and min(-r, -1.2) = -r -> loss = -(1.2 - r) / 2
+    assert math.isclose(tgrpo_loss(logp, old, adv, clip_eps=0.2).item(), -(1.2 - r) / 2, rel_tol=1e-6)
+
+
+# ----------------------------------------------------------------------------- OpenVLA action tokens
+def test_action_tokens_match_openvla_formula():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1.2, 1.2, size=(100, 7))
+    vocab = 32000                                                    # Llama-2's tokenizer
+    openvla_ids = vocab - np.digitize(np.clip(x, -1, 1), np.linspace(-1, 1, 256))
+    assert np.array_equal(vocab - 256 + values_to_action_tokens(x), openvla_ids)
+    assert values_to_action_tokens(np.array([1.0]))[0] == 0          # +1 -> id vocab-256
+    assert values_to_action_tokens(np.array([-1.0]))[0] == 255       # -1 -> id vocab-1
+
+
+def test_action_token_round_trip():
+    x = np.linspace(-1, 1, 1001)
+    back = action_tokens_to_values(values_to_action_tokens(x))
+    assert np.abs(back - x).max() <= 1 / 255 + 1e-9                   # half a bin (bins are 2/255 wide)
+    assert len(np.unique(action_tokens_to_values(np.arange(256)))) == 255
+
+
+def test_to_env_action_unnormalizes_and_flips_gripper():
+    stats = {"q01": [-0.5] * 6 + [0.0], "q99": [1.5] * 6 + [1.0], "mask": [True] * 6 + [False]}
+    vals = np.array([[-1, 0, 1, 0.5, -0.5, 0, 1.0], [0, 0, 0, 0, 0, 0, 0.0]])
+    a = to_env_action(vals, stats)
+    assert np.allclose(a[0, :6], [-0.5, 0.5, 1.5, 1.0, 0.0, 0.5])
+    assert a[0, 6] == -1.0 and a[1, 6] == 1.0                         # 1 (open) -> -1, 0 -> +1 close
+
+
+# ----------------------------------------------------------------------------- the tiny default policy
+@pytest.fixture(scope="module")
+def policy():
+    torch.manual_seed(0)
+    return tgrpo.load_policy(str(HERE / "default_policy"), lora_rank=8, device="cpu")
+
+
+def test_prompt_format(policy):
+    ids = policy.prompt_ids("Pick up the BBQ sauce and place it in the basket").tolist()
+    n = policy.model.config.image_seq_length
+    assert ids[0] == 1                                                 # <s>
+    assert ids[1:1 + n] == [policy.model.config.image_token_index] * n  # patches right after <s>
+    from transformers import AutoTokenizer
+    t = AutoTokenizer.from_pretrained(HERE / "default_policy")
+    text = t.decode(ids[1 + n:])
+    assert text == "In : What action should the robot take to pick up the bbq sauce and place it in the basket ? Out :"
+    assert policy.action_id0 == len(t) - 256
+
+
+def test_sampling_logp_matches_teacher_forcing_and_ref(policy):
+    torch.manual_seed(1)
+    prompt = policy.prompt_ids("pick up the bbq sauce and place it in the basket")
+    pv = torch.randn(3, 3, 64, 64)
+    k, logp_old, ent = tgrpo.sample_actions(policy, prompt, pv)
+    assert k.shape == (3, 7) and k.min() >= 0 and k.max() < 256
+    logits = tgrpo.action_logits(policy, prompt, pv, k)
+    logp = tgrpo.action_logp(logits, k)
+    assert torch.allclose(torch.exp(logp - logp_old), torch.ones(3), atol=1e-4)   # ratio 1 before any update
+    with torch.no_grad(), policy.model.disable_adapter():
+        ref = tgrpo.action_logp(tgrpo.action_logits(policy, prompt, pv, k), k)
+    assert torch.allclose(ref, logp, atol=1e-5)                                   # KL 0 before any update
+    assert (ent > 0).all() and (ent <= 7 * math.log(256) + 1e-4).all()
+    g, _, _ = tgrpo.sample_actions(policy, prompt, pv, greedy=True)
+    assert torch.equal(g, tgrpo.sample_actions(policy, prompt, pv, greedy=True)[0])
+
+
+def _lora_b(policy):
+    return {n: p.detach().clone() for n, p in policy.model.named_parameters() if "lora_B" in n}
+
+
+def test_update_moves_logp_with_the_advantage(policy):
+    torch.manual_seed(2)
+    prompt = policy.prompt_ids("pick up the bbq sauce and place it in the basket")
+    M, T = 4, 3
+    pvs = [torch.randn(M, 3, 64, 64) for _ in range(T)]
+    toks, olds = [], []
+    for pv in pvs:
+        k, lp, _ = tgrpo.sample_actions(policy, prompt, pv)
+        toks.append(k), olds.append(lp)
+    rewards = torch.tensor([[16.0] * T, [-2.0] * T, [-2.0] * T, [-2.0] * T])   # env 0 best
+    batch = dict(rewards=rewards, tokens=toks, logp_old=torch.stack(olds, 1), pixel_values=pvs)
+    before = _lora_b(policy)
+    opt = torch.optim.AdamW([p for p in policy.model.parameters() if p.requires_grad], lr=1e-3)
+    loss, kl = tgrpo.tgrpo_update(policy, opt, prompt, batch, 0.35, 0.65, 0.04, None)
+    after = _lora_b(policy)
+    assert all(torch.count_nonzero(b) == 0 for b in before.values())        # LoRA B starts at 0
+    assert any(torch.count_nonzero(a) > 0 for a in after.values())          # ... and was trained
+    with torch.no_grad():
+        new = torch.stack([tgrpo.action_logp(tgrpo.action_logits(policy, prompt, pv, k), k)
+                           for pv, k in zip(pvs, toks)], 1)
+    gain = (new - batch["logp_old"]).mean(1)
+    assert gain[0] > 0 and gain[0] > gain[1:].max()     # the positive-advantage env became likelier
+    assert math.isfinite(loss) and kl >= 0
+    batch["logp_old"][0, 0] = float("nan")
+    with pytest.raises(FloatingPointError):
+        tgrpo.tgrpo_update(policy, opt, prompt, batch, 0.35, 0.65, 0.04, None)
+
+
+# ----------------------------------------------------------------------------- reward.py on real LIBERO
+def _control_env(task):
+    from libero.libero import benchmark, get_libero_path
+    from libero.libero.envs.env_wrapper import ControlEnv
+    t = benchmark.get_benchmark_dict()["libero_object"]().get_task(task - 1)
+    env = ControlEnv(bddl_file_name=os.path.join(get_libero_path("bddl_files"), t.problem_folder, t.bddl_file),
+                     use_camera_obs=False, has_offscreen_renderer=False, ignore_done=True)
+    env.seed(0)
+    env.reset()
+    return env, t
+
+
+def test_task_targets_match_libero():
+    from libero.libero import benchmark
+    from reward import TASK_TARGETS, target_for_task
+    suite = benchmark.get_benchmark_dict()["libero_object"]()
+    for i, target in enumerate(TASK_TARGETS):
+        assert target[:-2].replace("_", " ") in suite.get_task(i).language
+    assert target_for_task(4) == "bbq_sauce_1"
+    with pytest.raises(ValueError):
+        target_for_task(11)
+
+
+def _run_expert(env, reward_fn, expert, steps, until=None):
+    trace = []
+    for _ in range(steps):
+        env.step(expert(env))
+        r, info = reward_fn(env)
+        trace.append((r, info))
+        if until and until(info):
+            break
+    return trace
+
+
+@pytest.mark.parametrize("task", [TASK4, 8])
+def test_reward_stages_with_scripted_expert(task):
+    from make_default import ScriptedExpert
+    from reward import PickAndPlaceInBasketReward, target_for_task
+    from libero.libero import benchmark
+    env, _ = _control_env(task)
+    env.set_init_state(benchmark.get_benchmark_dict()["libero_object"]().get_task_init_states(task - 1)[0])
+    reward_fn = PickAndPlaceInBasketReward(target_for_task(task))
+    for _ in range(10):                                          # settle, gripper open
+        env.step([0, 0, 0, 0, 0, 0, -1])
+        r, info = reward_fn(env)
+    assert (r, info["stage"]) == (-2.0, 0)                     # far from the target at the start
+    trace = _run_expert(env, reward_fn, ScriptedExpert(target_for_task(task)), 400, lambda i: i["success"])
+    stages = [i["stage"] for _, i in trace]
+    first = [stages.index(s) for s in range(5)]                  # every stage is reached, in order
+    assert first == sorted(first), stages
+    assert trace[-1][0] == 16.0 and trace[-1][1]["success"]
+    assert all(r == {0: -2, 1: 2, 2: 4, 4: 16}[i["stage"]] for r, i in trace if i["stage"] != 3)
+    assert all(8 <= r <= 12 for r, i in trace if i["stage"] == 3)
+    assert not any(i["dropped"] for _, i in trace)
+
+
+def test_reward_drop_penalty():
+    from make_default import ScriptedExpert
+    from reward import PickAndPlaceInBasketReward
+    env, _ = _control_env(TASK4)
+    reward_fn = PickAndPlaceInBasketReward("bbq_sauce_1")
+    for _ in range(10):
+        env.step([0, 0, 0, 0, 0, 0, -1])
+        reward_fn(env)
+    trace = _run_expert(env, reward_fn, ScriptedExpert("bbq_sauce_1"), 300, lambda i: i["stage"] == 3)
+    assert trace[-1][1]["lifted"]
+    for _ in range(5):                                            # lift higher, then let go off the basket
+        env.step([0, 0, 1, 0, 0, 0, 1])
+        reward_fn(env)
+    drop = _run_expert(env, reward_fn, lambda e: np.array([0, 0, 0, 0, 0, 0, -1.0]), 30,
+                       lambda i: i["dropped"])
+    assert drop[-1][0] == -4.0 and drop[-1][1]["dropped"] and not drop[-1][1]["grasped"]
+    reward_fn.reset()                                             # memory cleared per episode
+    assert reward_fn(env)[0] != -4.0
+
+
+# ----------------------------------------------------------------------------- env group
+@pytest.fixture(scope="module")
+def group():
+    envs, instruction, init_states = tgrpo.make_env_group(TASK4, 2, 128, seed=0)
+    yield envs, instruction, init_states
+    envs.close()
+
+
+def test_group_starts_from_one_fresh_state(group, policy):
+    envs, instruction, init_states = group
+    state = tgrpo.new_start_state(envs, seed=123)
+    assert min(np.abs(state - s).max() for s in init_states) > 1e-3      # not an eval init state
+    assert np.abs(state - tgrpo.new_start_state(envs, seed=124)).max() > 1e-3   # fresh each episode
+    envs.set_init_state([state, state])
+    a, b = envs.get_sim_state()
+    assert np.array_equal(a, b)                                           # the whole group starts equal
+    prompt = policy.prompt_ids(instruction)
+    torch.manual_seed(5)
+    b1 = tgrpo.rollout_group(envs, policy, prompt, state, max_steps=4, settle_steps=2)
+    torch.manual_seed(5)
+    b2 = tgrpo.rollout_group(envs, policy, prompt, state, max_steps=4, settle_steps=2)
+    assert b1["rewards"].shape == (2, 4) and len(b1["tokens"]) == 4
+    assert torch.equal(b1["rewards"], b2["rewards"])                     # reproducible for a seed
+    assert all(torch.equal(x, y) for x, y in zip(b1["tokens"], b2["tokens"]))
+    assert torch.allclose(b1["logp_old"], b2["logp_old"])
+
+
+def test_evaluate_counts_successes(group, policy):
+    envs, instruction, init_states = group
+    rate, n = tgrpo.evaluate(envs, policy, policy.prompt_ids(instruction), init_states, trials=3,
+                             max_steps=3, settle_steps=1)
+    assert (rate, n) == (0.0, 0)                                          # 3 steps cannot succeed
+
+
+# ----------------------------------------------------------------------------- end to end
+def _run(*args, env=None):
+    return subprocess.run([sys.executable, str(HERE / "tgrpo.py"), *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=900)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--task", "11"], "--task must be 1..10"),
+    (["--task", "4", "--num-envs", "1"], "--num-envs must be >= 2"),
+    (["--task", "4", "--a1", "nan"], "--a1 must be a finite number"),
+    (["--task", "4", "--a2", "-1"], "--a2 must be a finite number"),
+    (["--task", "4", "--model", "/nonexistent/openvla"], "is not a directory"),
+])
+def test_bad_arguments_exit_2(args, needle):
+    r = _run(*args)
+    assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_not_a_vla_checkpoint_exits_2(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    for model in (tmp_path, tmp_path / "empty"):
+        model.mkdir(exist_ok=True)
+        r = _run("--task", "4", "--model", str(model), "--out", str(tmp_path / "run"))
+        assert r.returncode == 2 and "not a" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_no_gl_backend_exits_2(tmp_path):
+    r = _run("--task", "4", "--out", str(tmp_path / "run"), env={"MUJOCO_GL": "nosuchgl", "PYOPENGL_PLATFORM": "egl"})
+    assert r.returncode == 2 and "OpenGL backend" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_end_to_end_train_checkpoint_resume_eval(tmp_path):
+    out = tmp_path / "run"
+    common = ["--task", "4", "--num-envs", "2", "--max-steps", "40", "--eval-trials", "2",
+              "--eval-max-steps", "3", "--camera-res", "128", "--seed", "1", "--out", str(out)]
+    r = _run(*common, "--episodes", "1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 and rows[0]["episode"] == 1 and rows[0]["group"] == 2
+    assert "ep   1 |" in r.stdout + r.stderr and "eval task 4: success" in r.stdout
+    ckpt = out / "ckpt_ep0001"
+    assert (ckpt / "adapter_model.safetensors").exists() and (ckpt / "trainer_state.pt").exists()
+    from safetensors.torch import load_file
+    w = load_file(str(ckpt / "adapter_model.safetensors"))
+    # With seed 1 the two envs reach different stages, so the advantage is non-zero and the
+    # update must move LoRA's B matrices off their zero init.
+    assert rows[0]["reward_std"] > 0, rows[0]
+    assert any(torch.count_nonzero(v) > 0 for k, v in w.items() if "lora_B" in k)
+    assert json.loads((out / "eval.json").read_text())["trials"] == 2
+
+    r = _run(*common, "--episodes", "2")                                 # refuses to clobber
+    assert r.returncode == 2 and "--resume" in r.stderr
+    r = _run(*common, "--episodes", "2", "--resume")
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [row["episode"] for row in rows] == [1, 2]
+    assert (out / "ckpt_ep0002" / "trainer_state.pt").exists() and not ckpt.exists()
