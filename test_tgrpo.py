@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -378,3 +379,27 @@ def test_end_to_end_train_checkpoint_resume_eval(tmp_path):
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [row["episode"] for row in rows] == [1, 2]
     assert (out / "ckpt_ep0002" / "trainer_state.pt").exists() and not ckpt.exists()
+
+
+def test_env_worker_crash_stops_cleanly_and_resume_works(tmp_path):
+    import psutil
+    out = tmp_path / "run"
+    common = ["--task", "4", "--num-envs", "2", "--max-steps", "30", "--eval-trials", "0",
+              "--camera-res", "128", "--out", str(out)]
+    proc = subprocess.Popen([sys.executable, str(HERE / "tgrpo.py"), *common, "--episodes", "3"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = out / "metrics.jsonl"
+    try:
+        deadline = time.time() + 600
+        while not (metrics.exists() and metrics.read_text().count("\n") >= 1) and time.time() < deadline:
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            time.sleep(0.5)
+        psutil.Process(proc.pid).children()[-1].kill()                   # one env worker dies
+        _, err = proc.communicate(timeout=600)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1 and "env worker died" in err and "Traceback" not in err, err[-3000:]
+    assert (out / "ckpt_ep0001" / "trainer_state.pt").exists()          # the last good checkpoint
+    r = _run(*common, "--episodes", "2", "--resume")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert [json.loads(x)["episode"] for x in metrics.read_text().splitlines()] == [1, 2]

@@ -519,7 +519,10 @@ def main(argv=None):
             (out / "eval.json").write_text(json.dumps(res, indent=1))
             print(f"eval task {args.task}: success {n}/{args.eval_trials} = {100 * rate:.1f}%  ({out / 'eval.json'})")
     finally:
-        envs.close()
+        try:
+            envs.close()
+        except (EOFError, OSError):    # a dead worker cannot be closed; it is gone already
+            pass
 
 
 if __name__ == "__main__":
