@@ -468,6 +468,7 @@ def main(argv=None):
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
 
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")   # the env workers fork after the tokenizer loads
     check_gl()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     policy = load_policy(args.model, args.lora_rank, device)    # before the envs: a bad --model fails fast
