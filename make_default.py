@@ -1,18 +1,27 @@
-"""Build the embedded default policy: a tiny model with OpenVLA's interface, offline, on CPU.
+"""The embedded default policy: a tiny model with OpenVLA's interface, trained offline on CPU.
 
-    python make_default.py --out default_policy
+    python make_default.py expert --trials 50                 # 1. scripted expert, success on the eval init states
+    python make_default.py demos --per-task 20 --out demos    # 2. demonstrations (fresh placements, rendered)
+    python make_default.py sft --demos demos --out default_policy   # 3. build the tiny VLA and SFT it
+    python make_default.py build --out default_policy         # (a randomly initialised model instead)
 
-OpenVLA-7B is a Prismatic VLM (vision towers -> MLP projector -> Llama-2) that writes each of
-the 7 action dimensions as one of the LAST 256 tokens of its vocabulary. The default built here
-has the same shape from transformers' own classes: SiglipVisionModel -> MLP projector ->
+The model. OpenVLA-7B is a Prismatic VLM (vision towers -> MLP projector -> Llama-2) that writes
+each of the 7 action dimensions as one of the LAST 256 tokens of its vocabulary. The default has
+the same shape from transformers' own classes: SiglipVisionModel -> MLP projector ->
 LlamaForCausalLM, i.e. a LlavaForConditionalGeneration whose image patches sit right after <s>
 as in OpenVLA, a word-level tokenizer whose last 256 ids are the action tokens, and OpenVLA's
-`norm_stats` in its config. It is saved with save_pretrained and loaded by tgrpo.py through
-the same AutoModelForVision2Seq / AutoProcessor calls as an OpenVLA checkpoint.
-The weights are random (seeded): it is a stand-in that runs everywhere, not a trained policy.
+`norm_stats` in its config. It is saved with save_pretrained and loaded by tgrpo.py through the
+same AutoModelForVision2Seq / AutoProcessor calls as an OpenVLA checkpoint.
+
+The expert reads privileged simulator state; the demonstrations store what the policy sees
+during RL (tgrpo.preprocess_frames of the agentview frame) and OpenVLA-style action tokens;
+SFT is OpenVLA's objective, cross-entropy on the 7 action tokens, multi-task over all ten tasks.
 """
 import argparse
 import json
+import os
+import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,6 +36,50 @@ PROMPT = "In: What action should the robot take to {}?\nOut:"   # OpenVLA's prom
 N_ACTION_TOKENS = 256
 
 
+# ----------------------------------------------------------------------------- the model
+def build_tokenizer():
+    """Word-level tokenizer over the prompt template and the ten LIBERO-Object instructions;
+    the last 256 ids are the action tokens, as in OpenVLA (token id = vocab_size - bin)."""
+    split = pre_tokenizers.Whitespace()      # words and punctuation runs
+    instructions = [f"pick up the {t[:-2].replace('_', ' ')} and place it in the basket"
+                    for t in TASK_TARGETS]
+    words = sorted({w for s in instructions for w, _ in split.pre_tokenize_str(PROMPT.format(s))})
+    vocab = SPECIALS + words + [f"<act_{i}>" for i in range(N_ACTION_TOKENS)]
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="<unk>"))
+    tok.pre_tokenizer = split
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>",
+                                   eos_token="</s>", pad_token="<pad>")
+    fast.add_special_tokens({"additional_special_tokens": ["<image>"]})  # already in vocab
+    assert len(fast) == len(vocab)
+    return fast
+
+
+def build_model(image_size=128, patch=16, width=128, layers=2, seed=0, norm_stats=None):
+    """A tiny Llava with OpenVLA's interface. Returns (model, processor), both unsaved."""
+    torch.manual_seed(seed)
+    tok = build_tokenizer()
+    n_patches = (image_size // patch) ** 2
+    vision = SiglipVisionConfig(hidden_size=width, intermediate_size=2 * width, num_hidden_layers=layers,
+                                num_attention_heads=4, image_size=image_size, patch_size=patch)
+    text = LlamaConfig(vocab_size=len(tok), hidden_size=width, intermediate_size=2 * width,
+                       num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=4,
+                       max_position_embeddings=256, bos_token_id=1, eos_token_id=2, pad_token_id=3)
+    cfg = LlavaConfig(vision_config=vision, text_config=text, image_token_index=tok.convert_tokens_to_ids("<image>"),
+                      vision_feature_layer=-1, vision_feature_select_strategy="full",
+                      image_seq_length=n_patches)
+    # OpenVLA's un-normalization statistics: dims 0-5 mapped from [-1, 1] to [q01, q99] (identity
+    # by default), the gripper passed through as a [0, 1] value (1 = open).
+    cfg.norm_stats = {"libero_object": {"action": norm_stats or {
+        "q01": [-1.0] * 6 + [0.0], "q99": [1.0] * 6 + [1.0], "mask": [True] * 6 + [False]}}}
+    model = LlavaForConditionalGeneration(cfg)
+    images = SiglipImageProcessor(size={"height": image_size, "width": image_size})
+    processor = LlavaProcessor(image_processor=images, tokenizer=tok, patch_size=patch,
+                               vision_feature_select_strategy="full", num_additional_image_tokens=0)
+    return model, processor
+
+
+# ----------------------------------------------------------------------------- the scripted expert
 class ScriptedExpert:
     """Privileged pick-and-place controller for any LIBERO-Object task: hover above the target,
     descend, close, lift, carry over the basket, lower, release. Call with a LIBERO env
@@ -64,58 +117,203 @@ class ScriptedExpert:
         return action
 
 
-def build_tokenizer():
-    """Word-level tokenizer over the prompt template and the ten LIBERO-Object instructions;
-    the last 256 ids are the action tokens, as in OpenVLA (token id = vocab_size - bin)."""
-    split = pre_tokenizers.Whitespace()      # words and punctuation runs
-    instructions = [f"pick up the {t[:-2].replace('_', ' ')} and place it in the basket"
-                    for t in TASK_TARGETS]
-    words = sorted({w for s in instructions for w, _ in split.pre_tokenize_str(PROMPT.format(s))})
-    vocab = SPECIALS + words + [f"<act_{i}>" for i in range(N_ACTION_TOKENS)]
-    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="<unk>"))
-    tok.pre_tokenizer = split
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>",
-                                   eos_token="</s>", pad_token="<pad>")
-    fast.add_special_tokens({"additional_special_tokens": ["<image>"]})  # already in vocab
-    assert len(fast) == len(vocab)
-    return fast
+def make_env(task, render_res=None):
+    """One LIBERO env of libero_object task 1..10; with render_res, the agentview camera only."""
+    from libero.libero import benchmark, get_libero_path
+    from libero.libero.envs.env_wrapper import ControlEnv
+    suite = benchmark.get_benchmark_dict()["libero_object"]()
+    t = suite.get_task(task - 1)
+    bddl = os.path.join(get_libero_path("bddl_files"), t.problem_folder, t.bddl_file)
+    kw = dict(use_camera_obs=False, has_offscreen_renderer=False) if render_res is None else dict(
+        camera_names=["agentview"], camera_heights=render_res, camera_widths=render_res)
+    return ControlEnv(bddl_file_name=bddl, ignore_done=True, **kw), t.language, suite.get_task_init_states(task - 1)
 
 
-def build_default(out, image_size=64, patch=8, width=128, layers=2, seed=0):
-    torch.manual_seed(seed)
-    tok = build_tokenizer()
-    n_patches = (image_size // patch) ** 2
-    vision = SiglipVisionConfig(hidden_size=width // 2, intermediate_size=width, num_hidden_layers=layers,
-                                num_attention_heads=2, image_size=image_size, patch_size=patch)
-    text = LlamaConfig(vocab_size=len(tok), hidden_size=width, intermediate_size=2 * width,
-                       num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=4,
-                       max_position_embeddings=256, bos_token_id=1, eos_token_id=2, pad_token_id=3)
-    cfg = LlavaConfig(vision_config=vision, text_config=text, image_token_index=tok.convert_tokens_to_ids("<image>"),
-                      vision_feature_layer=-1, vision_feature_select_strategy="full",
-                      image_seq_length=n_patches)
-    # OpenVLA's un-normalization statistics: dims 0-5 mapped from [-1, 1] to [q01, q99]
-    # (identity here), the gripper passed through as a [0, 1] value (1 = open).
-    cfg.norm_stats = {"libero_object": {"action": {
-        "q01": [-1.0] * 6 + [0.0], "q99": [1.0] * 6 + [1.0], "mask": [True] * 6 + [False]}}}
-    model = LlavaForConditionalGeneration(cfg)
-    images = SiglipImageProcessor(size={"height": image_size, "width": image_size})
-    processor = LlavaProcessor(image_processor=images, tokenizer=tok, patch_size=patch,
-                               vision_feature_select_strategy="full", num_additional_image_tokens=0)
+def run_expert(env, target, obs, max_steps=300, settle=10, record=False):
+    """Settle, then the expert until success or max_steps. Returns (success, frames, actions)."""
+    frames, actions = [], []
+    for _ in range(settle):
+        obs, _, _, _ = env.step([0, 0, 0, 0, 0, 0, -1])
+    expert = ScriptedExpert(target)
+    for _ in range(max_steps):
+        a = expert(env)
+        if record:
+            frames.append(obs["agentview_image"]), actions.append(a)
+        obs, _, done, _ = env.step(a)
+        if done:
+            return True, frames, actions
+    return False, frames, actions
+
+
+def parse_tasks(spec):
+    lo, _, hi = spec.partition("-")
+    return list(range(int(lo), int(hi or lo) + 1))
+
+
+def cmd_expert(a):
+    """Success of the scripted expert on each task's fixed (evaluation) init states."""
+    results = {}
+    for task in parse_tasks(a.tasks):
+        env, _, init_states = make_env(task)
+        wins = 0
+        for i in range(a.trials):
+            env.reset()
+            ok, _, _ = run_expert(env, TASK_TARGETS[task - 1], env.set_init_state(init_states[i % len(init_states)]))
+            wins += ok
+        results[task] = wins / a.trials
+        print(f"task {task:2d} ({TASK_TARGETS[task - 1]}): expert success {wins}/{a.trials}", flush=True)
+        env.close()
+    if a.out:
+        Path(a.out).write_text(json.dumps(results, indent=1))
+
+
+def cmd_demos(a):
+    """Successful expert demonstrations from fresh random placements (never the eval init states),
+    stored as the policy sees them: pixel_values (N, 3, S, S) float16 and LIBERO actions (N, 7)."""
+    from tgrpo import preprocess_frames
+    processor = SiglipImageProcessor(size={"height": a.image_size, "width": a.image_size})
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for task in parse_tasks(a.tasks):
+        env, language, _ = make_env(task, a.camera_res)
+        pvs, acts, kept, tried, t0 = [], [], 0, 0, time.time()
+        while kept < a.per_task and tried < 3 * a.per_task:
+            env.seed(a.seed * 1000 + 100 * task + tried)
+            tried += 1
+            ok, frames, actions = run_expert(env, TASK_TARGETS[task - 1], env.reset(), record=True)
+            if ok:
+                kept += 1
+                pvs.append(preprocess_frames(frames, processor).half())
+                acts.append(np.array(actions, dtype=np.float32))
+        np.savez(out / f"task{task}.npz", pixel_values=torch.cat(pvs).numpy(), actions=np.concatenate(acts),
+                 episode_lengths=np.array([len(x) for x in acts]), instruction=language)
+        print(f"task {task:2d}: {kept}/{tried} successful demos, {sum(len(x) for x in acts)} steps, "
+              f"{time.time() - t0:.0f}s", flush=True)
+        env.close()
+
+
+def action_norm_stats(actions):
+    """OpenVLA's statistics over all demos: q01/q99 of dims 0-5; the gripper as a [0, 1] value."""
+    return {"q01": np.quantile(actions[:, :6], 0.01, axis=0).tolist() + [0.0],
+            "q99": np.quantile(actions[:, :6], 0.99, axis=0).tolist() + [1.0], "mask": [True] * 6 + [False]}
+
+
+def actions_to_tokens(actions, stats):
+    """LIBERO actions (N, 7) -> action token indices (N, 7), the inverse of tgrpo.to_env_action."""
+    from tgrpo import values_to_action_tokens
+    q01, q99 = np.asarray(stats["q01"][:6]), np.asarray(stats["q99"][:6])
+    x = np.empty_like(actions)
+    x[:, :6] = 2 * (actions[:, :6] - q01) / (q99 - q01 + 1e-8) - 1
+    x[:, 6] = (1 - actions[:, 6]) / 2                    # LIBERO -1 open / +1 close -> 1 open / 0 close
+    return values_to_action_tokens(x)
+
+
+def sft_loss(model, prompts, pixel_values, tokens, action_id0, pad_id=3):
+    """OpenVLA's objective: cross-entropy on the 7 action tokens, teacher forced. prompts: (B, L)
+    ids, left-padded with pad_id (masked out); pixel_values: (B, 3, S, S); tokens: (B, 7) indices."""
+    ids = torch.cat([prompts, tokens + action_id0], dim=1)
+    mask = (ids != pad_id).long()
+    pos = (mask.cumsum(1) - 1).clamp(min=0)       # positions as at inference, where there is no padding
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, pixel_values=pixel_values).logits
+    return torch.nn.functional.cross_entropy(logits[:, -8:-1].reshape(-1, logits.shape[-1]), ids[:, -7:].reshape(-1))
+
+
+def cmd_sft(a):
+    from tqdm import tqdm
+    torch.manual_seed(a.seed)
+    files = sorted(Path(a.demos).glob("task*.npz"), key=lambda p: int(p.stem[4:]))
+    if not files:
+        raise SystemExit(f"make_default.py: error: no task*.npz in {a.demos}")
+    data = [np.load(f) for f in files]
+    actions = np.concatenate([d["actions"] for d in data])
+    stats = action_norm_stats(actions)
+    model, processor = build_model(a.image_size, a.patch, a.width, a.layers, a.seed, stats)
+    tok = processor.tokenizer
+    n_img = model.config.image_seq_length
+    prompt_of = {str(d["instruction"]): tok("<image>" * n_img + PROMPT.format(str(d["instruction"]).lower()))["input_ids"]
+                 for d in data}
+    width = max(len(p) for p in prompt_of.values())
+    # Prompts differ in length across tasks: left-pad with <pad> (masked out) so that actions sit last.
+    prompts = torch.cat([torch.tensor([[3] * (width - len(p)) + p] * len(d["actions"]))
+                         for d in data for p in [prompt_of[str(d["instruction"])]]])
+    pixel_values = torch.cat([torch.from_numpy(d["pixel_values"]) for d in data])
+    tokens = torch.from_numpy(actions_to_tokens(actions, stats)).long()
+    action_id0 = len(tok) - N_ACTION_TOKENS
+    n = len(tokens)
+    print(f"SFT on {n} steps from {len(files)} tasks, model {sum(p.numel() for p in model.parameters())} params")
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
+    steps = a.epochs * (n // a.batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=steps, pct_start=0.05)
+    curve, bar = [], tqdm(total=steps, desc="SFT", unit="batch")
+    model.train()
+    for epoch in range(a.epochs):
+        perm = torch.randperm(n)
+        for b in range(n // a.batch):
+            idx = perm[b * a.batch:(b + 1) * a.batch]
+            p = prompts[idx]
+            loss = sft_loss(model, p, pixel_values[idx].float(), tokens[idx], action_id0)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step(), sched.step()
+            curve.append(loss.item())
+            bar.update(1), bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(curve[-50:]):.3f}")
+    bar.close()
+    model.eval()
+    out = Path(a.out)
     model.save_pretrained(out)
     processor.save_pretrained(out)
-    n = sum(p.numel() for p in model.parameters())
-    print(json.dumps({"out": str(out), "params": n, "vocab": len(tok), "image_patches": n_patches}))
-    return out
+    (out / "sft_loss.json").write_text(json.dumps({"loss": curve[:: max(1, len(curve) // 500)], "recipe": vars(a)}))
+    try:                                             # the plot is optional: no matplotlib, no PNG
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        plt.figure(figsize=(6, 3.5))
+        plt.plot(curve, lw=0.5, alpha=0.5)
+        k = max(1, len(curve) // 100)
+        plt.plot(np.arange(len(curve))[k - 1:], np.convolve(curve, np.ones(k) / k, "valid"))
+        plt.xlabel("batch"), plt.ylabel("cross-entropy (7 action tokens)"), plt.yscale("log")
+        plt.tight_layout(), plt.savefig(out / "sft_loss.png", dpi=100)
+    except ImportError:
+        pass
+    print(f"saved {out}; final loss {np.mean(curve[-50:]):.3f}")
+
+
+def cmd_build(a):
+    model, processor = build_model(a.image_size, a.patch, a.width, a.layers, a.seed)
+    model.save_pretrained(a.out)
+    processor.save_pretrained(a.out)
+    print(json.dumps({"out": str(a.out), "params": sum(p.numel() for p in model.parameters())}))
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="default_policy", help="directory to write the checkpoint to")
-    p.add_argument("--image-size", type=int, default=64, help="model input resolution (pixels)")
-    p.add_argument("--patch", type=int, default=8, help="vision patch size (pixels)")
-    p.add_argument("--width", type=int, default=128, help="language model hidden size")
-    p.add_argument("--layers", type=int, default=2, help="layers in each of the vision and language towers")
-    p.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("expert", help="measure the scripted expert on the fixed init states")
+    e.add_argument("--tasks", default="1-10", help="task range, e.g. 4 or 1-10")
+    e.add_argument("--trials", type=int, default=50, help="init states per task (50 = all)")
+    e.add_argument("--out", default=None, help="write the success rates to this JSON file")
+    d = sub.add_parser("demos", help="record expert demonstrations")
+    d.add_argument("--tasks", default="1-10", help="task range, e.g. 4 or 1-10")
+    d.add_argument("--per-task", type=int, default=20, help="successful demonstrations per task")
+    d.add_argument("--out", default="demos", help="directory for task<N>.npz")
+    d.add_argument("--camera-res", type=int, default=256, help="render resolution, as tgrpo.py --camera-res")
+    d.add_argument("--image-size", type=int, default=128, help="model input resolution (must match sft)")
+    d.add_argument("--seed", type=int, default=0, help="placement seeds")
+    for name, sp in (("sft", sub.add_parser("sft", help="train the tiny VLA on the demos")),
+                     ("build", sub.add_parser("build", help="save a randomly initialised tiny VLA"))):
+        sp.add_argument("--out", default="default_policy", help="checkpoint directory")
+        sp.add_argument("--image-size", type=int, default=128, help="model input resolution (pixels)")
+        sp.add_argument("--patch", type=int, default=16, help="vision patch size (pixels)")
+        sp.add_argument("--width", type=int, default=128, help="hidden size of both towers")
+        sp.add_argument("--layers", type=int, default=2, help="layers in each tower")
+        sp.add_argument("--seed", type=int, default=0, help="initialisation (and data order) seed")
+        if name == "sft":
+            sp.add_argument("--demos", default="demos", help="directory written by `demos`")
+            sp.add_argument("--epochs", type=int, default=20, help="passes over the demonstrations")
+            sp.add_argument("--batch", type=int, default=64, help="batch size")
+            sp.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate (one-cycle)")
     a = p.parse_args()
-    build_default(a.out, a.image_size, a.patch, a.width, a.layers, a.seed)
+    {"expert": cmd_expert, "demos": cmd_demos, "sft": cmd_sft, "build": cmd_build}[a.cmd](a)
