@@ -82,34 +82,41 @@ def build_model(image_size=128, patch=16, width=128, layers=2, seed=0, norm_stat
 # ----------------------------------------------------------------------------- the scripted expert
 class ScriptedExpert:
     """Privileged pick-and-place controller for any LIBERO-Object task: hover above the target,
-    descend, close, lift, carry over the basket, lower, release. Call with a LIBERO env
-    (ControlEnv/OffScreenRenderEnv) once per step; returns a 7-dim OSC_POSE delta action."""
+    descend, close, lift, carry over the basket, lower, release, holding the gripper's starting
+    orientation throughout. Call with a LIBERO env (ControlEnv/OffScreenRenderEnv) once per step;
+    returns a 7-dim OSC_POSE delta action."""
     PHASES = ["above", "descend", "close", "lift", "carry", "lower", "release"]
     TIMEOUT = {"above": 80, "descend": 60, "close": 15, "lift": 60, "carry": 80, "lower": 40, "release": 10**9}
 
     def __init__(self, target, basket="basket_1"):
         self.target, self.basket = target, basket
-        self.phase, self.steps, self.anchor = 0, 0, None
+        self.phase, self.steps, self.anchor, self.orientation = 0, 0, None, None
 
     def __call__(self, env):
-        e, d = env.env, env.env.sim.data
+        e, d = env.env, env.env.sim.data           # re-read every call: a hard reset replaces the sim
         obj = d.body_xpos[e.obj_body_id[self.target]]
         basket = d.body_xpos[e.obj_body_id[self.basket]]
         eef = d.site_xpos[e.robots[0].eef_site_id]
+        rot = d.site_xmat[e.robots[0].eef_site_id].reshape(3, 3)
+        if self.orientation is None:
+            self.orientation = rot.copy()
         name = self.PHASES[self.phase]
         if self.anchor is None:                    # where the eef was when the phase began
             self.anchor = eef.copy()
         goal, grip, tol = {
             "above": (obj + [0, 0, 0.12], -1, 0.01),
-            "descend": (obj + [0, 0, 0.01], -1, 0.005),
+            "descend": (obj, -1, 0.005),
             "close": (self.anchor, 1, -1),
             "lift": (np.r_[self.anchor[:2], 0.30], 1, 0.01),
             "carry": (np.r_[basket[:2], 0.30], 1, 0.01),
             "lower": (np.r_[basket[:2], 0.20], 1, 0.01),
             "release": (self.anchor, -1, -1),
         }[name]
+        err = self.orientation @ rot.T              # small-angle rotation vector of the error
         action = np.zeros(7)
         action[:3] = np.clip((goal - eef) / 0.05, -1, 1)   # OSC_POSE moves <= 5 cm per unit action
+        action[3:6] = np.clip(0.5 * np.array([err[2, 1] - err[1, 2], err[0, 2] - err[2, 0],
+                                               err[1, 0] - err[0, 1]]) / 0.5, -1, 1)   # <= 0.5 rad per unit
         action[6] = grip
         self.steps += 1
         if np.linalg.norm(goal - eef) < tol or self.steps >= self.TIMEOUT[name]:

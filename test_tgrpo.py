@@ -403,3 +403,28 @@ def test_env_worker_crash_stops_cleanly_and_resume_works(tmp_path):
     r = _run(*common, "--episodes", "2", "--resume")
     assert r.returncode == 0, r.stderr[-3000:]
     assert [json.loads(x)["episode"] for x in metrics.read_text().splitlines()] == [1, 2]
+
+
+# ----------------------------------------------------------------------------- make_default.py
+def test_sft_reduces_loss_on_a_small_batch():
+    from make_default import PROMPT, actions_to_tokens, build_model, sft_loss
+    model, processor = build_model(image_size=32, patch=8, width=32, layers=1, seed=0)
+    tok = processor.tokenizer
+    prompt = tok("<image>" * model.config.image_seq_length + PROMPT.format("pick up the milk and place it in the basket"))["input_ids"]
+    g = torch.Generator().manual_seed(0)
+    pv = torch.randn(8, 3, 32, 32, generator=g)
+    actions = np.clip(np.random.default_rng(0).normal(0, 0.5, (8, 7)), -1, 1)
+    actions[:, 6] = np.sign(actions[:, 6]) + (actions[:, 6] == 0)
+    stats = {"q01": [-1.0] * 6 + [0.0], "q99": [1.0] * 6 + [1.0], "mask": [True] * 6 + [False]}
+    tokens = torch.from_numpy(actions_to_tokens(actions, stats)).long()
+    # The inverse of tgrpo's decoding: tokens decode back to the actions (within half a bin).
+    back = to_env_action(action_tokens_to_values(tokens.numpy()), stats)
+    assert np.abs(back[:, :6] - actions[:, :6]).max() <= 1 / 255 + 1e-6 and np.array_equal(back[:, 6], actions[:, 6])
+    prompts = torch.tensor([prompt] * 8)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    first = sft_loss(model, prompts, pv, tokens, len(tok) - 256).item()
+    for _ in range(30):
+        loss = sft_loss(model, prompts, pv, tokens, len(tok) - 256)
+        opt.zero_grad(), loss.backward(), opt.step()
+    assert first > math.log(len(tok)) * 0.8                                # starts near uniform
+    assert loss.item() < 0.5 * first, (first, loss.item())
