@@ -83,7 +83,7 @@ def build_model(image_size=128, patch=16, width=128, layers=2, seed=0, norm_stat
 class ScriptedExpert:
     """Privileged pick-and-place controller for any LIBERO-Object task: hover above the target,
     descend, close, lift, carry over the basket, lower, release, holding the gripper's starting
-    orientation throughout. Call with a LIBERO env (ControlEnv/OffScreenRenderEnv) once per step;
+    yaw throughout. Call with a LIBERO env (ControlEnv/OffScreenRenderEnv) once per step;
     returns a 7-dim OSC_POSE delta action."""
     PHASES = ["above", "descend", "close", "lift", "carry", "lower", "release"]
     TIMEOUT = {"above": 80, "descend": 60, "close": 15, "lift": 60, "carry": 80, "lower": 40, "release": 10**9}
@@ -104,7 +104,7 @@ class ScriptedExpert:
         if self.anchor is None:                    # where the eef was when the phase began
             self.anchor = eef.copy()
         goal, grip, tol = {
-            "above": (obj + [0, 0, 0.12], -1, 0.01),
+            "above": (obj + [0, 0, 0.12], -1, 0.005),
             "descend": (obj, -1, 0.005),
             "close": (self.anchor, 1, -1),
             "lift": (np.r_[self.anchor[:2], 0.30], 1, 0.01),
@@ -112,11 +112,11 @@ class ScriptedExpert:
             "lower": (np.r_[basket[:2], 0.20], 1, 0.01),
             "release": (self.anchor, -1, -1),
         }[name]
-        err = self.orientation @ rot.T              # small-angle rotation vector of the error
+        err = self.orientation @ rot.T              # hold the starting yaw (small-angle error about z)
         action = np.zeros(7)
-        action[:3] = np.clip((goal - eef) / 0.05, -1, 1)   # OSC_POSE moves <= 5 cm per unit action
-        action[3:6] = np.clip(0.5 * np.array([err[2, 1] - err[1, 2], err[0, 2] - err[2, 0],
-                                               err[1, 0] - err[0, 1]]) / 0.5, -1, 1)   # <= 0.5 rad per unit
+        speed = 0.5 if name == "descend" else 1.0  # descend gently: fast fingers push small boxes away
+        action[:3] = np.clip((goal - eef) / 0.05, -speed, speed)   # OSC_POSE moves <= 5 cm per unit action
+        action[5] = np.clip((err[1, 0] - err[0, 1]) / 2 / 0.5, -1, 1)  # <= 0.5 rad per unit action
         action[6] = grip
         self.steps += 1
         if np.linalg.norm(goal - eef) < tol or self.steps >= self.TIMEOUT[name]:
