@@ -166,7 +166,7 @@ def test_prompt_format(policy):
 def test_sampling_logp_matches_teacher_forcing_and_ref(policy):
     torch.manual_seed(1)
     prompt = policy.prompt_ids("pick up the bbq sauce and place it in the basket")
-    pv = torch.randn(3, 3, 64, 64)
+    pv = torch.randn(3, 3, *[policy.model.config.vision_config.image_size] * 2)
     k, logp_old, ent = tgrpo.sample_actions(policy, prompt, pv)
     assert k.shape == (3, 7) and k.min() >= 0 and k.max() < 256
     logits = tgrpo.action_logits(policy, prompt, pv, k)
@@ -188,7 +188,7 @@ def test_update_moves_logp_with_the_advantage(policy):
     torch.manual_seed(2)
     prompt = policy.prompt_ids("pick up the bbq sauce and place it in the basket")
     M, T = 4, 3
-    pvs = [torch.randn(M, 3, 64, 64) for _ in range(T)]
+    pvs = [torch.randn(M, 3, *[policy.model.config.vision_config.image_size] * 2) for _ in range(T)]
     toks, olds = [], []
     for pv in pvs:
         k, lp, _ = tgrpo.sample_actions(policy, prompt, pv)
