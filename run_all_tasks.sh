@@ -15,10 +15,10 @@ A1=(10 1 10 0.35 0.3 0.3 10 10 0.3 0.3)          # Table 3, Task1..Task10
 A2=(1 0.1 5 0.65 0.7 0.7 1 1 0.7 0.7)
 PAPER=(78 86 92 76 98 94 98 98 94 96)            # Table 1, TGRPO row (% success)
 
-run_task() {   # task gpu [extra flags]
+run_task() {   # task gpu [extra flags]; gpu "" = CPU (robosuite's EGL chokes on an empty CUDA_VISIBLE_DEVICES)
   local t=$1 gpu=$2; shift 2
   echo "task $t (a1=${A1[t-1]} a2=${A2[t-1]}) -> $OUT/task$t.log"
-  CUDA_VISIBLE_DEVICES=$gpu python tgrpo.py --task "$t" --a1 "${A1[t-1]}" --a2 "${A2[t-1]}" \
+  env ${gpu:+CUDA_VISIBLE_DEVICES=$gpu} python tgrpo.py --task "$t" --a1 "${A1[t-1]}" --a2 "${A2[t-1]}" \
     --out "$OUT/task$t" "$@" > "$OUT/task$t.log" 2>&1 || echo "task $t FAILED (see $OUT/task$t.log)"
 }
 

@@ -245,8 +245,11 @@ def make_env_group(task, num_envs, res, seed, serial=False):
     t = suite.get_task(task - 1)
     bddl = os.path.join(get_libero_path("bddl_files"), t.problem_folder, t.bddl_file)
     fns = [functools.partial(RewardedEnv, bddl, target_for_task(task), res) for _ in range(num_envs)]
-    envs = (DummyVectorEnv if serial else SubprocVectorEnv)(fns)
-    envs.seed(seed)
+    try:
+        envs = (DummyVectorEnv if serial else SubprocVectorEnv)(fns)
+        envs.seed(seed)
+    except (EOFError, OSError) as e:   # a worker died while building its env; it printed why
+        die(f"could not start the {num_envs} LIBERO envs ({type(e).__name__}); see the worker's error above", code=1)
     return envs, t.language, suite.get_task_init_states(task - 1)
 
 
