@@ -90,7 +90,7 @@ class ScriptedExpert:
 
     def __init__(self, target, basket="basket_1"):
         self.target, self.basket = target, basket
-        self.phase, self.steps, self.anchor, self.orientation = 0, 0, None, None
+        self.phase, self.steps, self.anchor, self.orientation, self.last_z = 0, 0, None, None, None
 
     def __call__(self, env):
         e, d = env.env, env.env.sim.data           # re-read every call: a hard reset replaces the sim
@@ -119,7 +119,11 @@ class ScriptedExpert:
         action[5] = np.clip((err[1, 0] - err[0, 1]) / 2 / 0.5, -1, 1)  # <= 0.5 rad per unit action
         action[6] = grip
         self.steps += 1
-        if np.linalg.norm(goal - eef) < tol or self.steps >= self.TIMEOUT[name]:
+        # The fingers stop on the table above the object's origin, so "descend" ends when the hand
+        # stalls, not on a timer: a single-image policy cannot learn a switch that only a clock sees.
+        stalled = name == "descend" and self.steps > 5 and self.last_z - eef[2] < 0.0005
+        self.last_z = eef[2]
+        if np.linalg.norm(goal - eef) < tol or stalled or self.steps >= self.TIMEOUT[name]:
             self.phase, self.steps, self.anchor = min(self.phase + 1, len(self.PHASES) - 1), 0, None
         return action
 
@@ -136,8 +140,10 @@ def make_env(task, render_res=None):
     return ControlEnv(bddl_file_name=bddl, ignore_done=True, **kw), t.language, suite.get_task_init_states(task - 1)
 
 
-def run_expert(env, target, obs, max_steps=300, settle=10, record=False):
-    """Settle, then the expert until success or max_steps. Returns (success, frames, actions)."""
+def run_expert(env, target, obs, max_steps=300, settle=10, record=False, noise=0.0, rng=None):
+    """Settle, then the expert until success or max_steps. Returns (success, frames, actions).
+    With noise > 0 the executed xyz action gets N(0, noise) added while the recorded label stays
+    the expert's (DART-style): the demos then also show how to recover from small drifts."""
     frames, actions = [], []
     for _ in range(settle):
         obs, _, _, _ = env.step([0, 0, 0, 0, 0, 0, -1])
@@ -146,6 +152,9 @@ def run_expert(env, target, obs, max_steps=300, settle=10, record=False):
         a = expert(env)
         if record:
             frames.append(obs["agentview_image"]), actions.append(a)
+        if noise > 0 and expert.PHASES[expert.phase] not in ("close", "release"):
+            a = a.copy()
+            a[:3] += rng.normal(0, noise, 3)
         obs, _, done, _ = env.step(a)
         if done:
             return True, frames, actions
@@ -187,7 +196,8 @@ def cmd_demos(a):
         while kept < a.per_task and tried < 3 * a.per_task:
             env.seed(a.seed * 1000 + 100 * task + tried)
             tried += 1
-            ok, frames, actions = run_expert(env, TASK_TARGETS[task - 1], env.reset(), record=True)
+            ok, frames, actions = run_expert(env, TASK_TARGETS[task - 1], env.reset(), record=True,
+                                             noise=a.noise, rng=np.random.default_rng(a.seed * 1000 + 100 * task + tried))
             if ok:
                 kept += 1
                 pvs.append(preprocess_frames(frames, processor).half())
@@ -225,6 +235,18 @@ def sft_loss(model, prompts, pixel_values, tokens, action_id0, pad_id=3):
     return torch.nn.functional.cross_entropy(logits[:, -8:-1].reshape(-1, logits.shape[-1]), ids[:, -7:].reshape(-1))
 
 
+def random_shift(x, pad, gen):
+    """DrQ-style augmentation: replicate-pad each image by `pad` pixels and crop back at a random
+    offset. x: (B, C, H, W). Object and gripper move together, so what the action depends on
+    (where the hand is relative to the target) is kept; only the absolute pixel position changes."""
+    if pad == 0:
+        return x
+    b, _, h, w = x.shape
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="replicate")
+    dx, dy = torch.randint(0, 2 * pad + 1, (2, b), generator=gen).tolist()
+    return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(b)])
+
+
 def cmd_sft(a):
     from tqdm import tqdm
     torch.manual_seed(a.seed)
@@ -246,31 +268,52 @@ def cmd_sft(a):
     pixel_values = torch.cat([torch.from_numpy(d["pixel_values"]) for d in data])
     tokens = torch.from_numpy(actions_to_tokens(actions, stats)).long()
     action_id0 = len(tok) - N_ACTION_TOKENS
-    n = len(tokens)
-    print(f"SFT on {n} steps from {len(files)} tasks, model {sum(p.numel() for p in model.parameters())} params")
+    # Held out: the last --val-demos demonstrations of every task, to choose the recipe by measurement.
+    held = torch.zeros(len(tokens), dtype=torch.bool)
+    offset = 0
+    for d in data:
+        lengths = d["episode_lengths"]
+        held[offset + lengths[:len(lengths) - a.val_demos].sum():offset + lengths.sum()] = True
+        offset += lengths.sum()
+    train_idx, val_idx = torch.nonzero(~held).squeeze(1), torch.nonzero(held).squeeze(1)
+    n = len(train_idx)
+    print(f"SFT on {n} steps from {len(files)} tasks ({len(val_idx)} held out), "
+          f"model {sum(p.numel() for p in model.parameters())} params")
+
+    @torch.no_grad()
+    def val_loss():
+        model.eval()
+        chunks = val_idx.split(256)
+        losses = [sft_loss(model, prompts[i], pixel_values[i].float(), tokens[i], action_id0).item() * len(i) for i in chunks]
+        model.train()
+        return sum(losses) / max(1, len(val_idx))
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
     steps = a.epochs * (n // a.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=steps, pct_start=0.05)
-    curve, bar = [], tqdm(total=steps, desc="SFT", unit="batch")
+    gen = torch.Generator().manual_seed(a.seed)
+    curve, val_curve, bar = [], [], tqdm(total=steps, desc="SFT", unit="batch")
     model.train()
     for epoch in range(a.epochs):
-        perm = torch.randperm(n)
+        perm = train_idx[torch.randperm(n, generator=gen)]
         for b in range(n // a.batch):
             idx = perm[b * a.batch:(b + 1) * a.batch]
-            p = prompts[idx]
-            loss = sft_loss(model, p, pixel_values[idx].float(), tokens[idx], action_id0)
+            images = random_shift(pixel_values[idx].float(), a.shift, gen)
+            loss = sft_loss(model, prompts[idx], images, tokens[idx], action_id0)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step(), sched.step()
             curve.append(loss.item())
             bar.update(1), bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(curve[-50:]):.3f}")
+        if len(val_idx):
+            val_curve.append(val_loss())
+            tqdm.write(f"epoch {epoch + 1}: train {np.mean(curve[-(n // a.batch):]):.3f}  held-out {val_curve[-1]:.3f}")
     bar.close()
     model.eval()
     out = Path(a.out)
     model.save_pretrained(out)
     processor.save_pretrained(out)
-    (out / "sft_loss.json").write_text(json.dumps({"loss": curve[:: max(1, len(curve) // 500)], "recipe": vars(a)}))
+    (out / "sft_loss.json").write_text(json.dumps({"loss": curve[:: max(1, len(curve) // 500)], "val_loss_per_epoch": val_curve, "recipe": vars(a)}))
     try:                                             # the plot is optional: no matplotlib, no PNG
         import matplotlib
         matplotlib.use("Agg")
@@ -309,6 +352,7 @@ if __name__ == "__main__":
     d.add_argument("--camera-res", type=int, default=256, help="render resolution, as tgrpo.py --camera-res")
     d.add_argument("--image-size", type=int, default=128, help="model input resolution (must match sft)")
     d.add_argument("--seed", type=int, default=0, help="placement seeds")
+    d.add_argument("--noise", type=float, default=0.2, help="std of the noise added to executed xyz actions (0 = none)")
     for name, sp in (("sft", sub.add_parser("sft", help="train the tiny VLA on the demos")),
                      ("build", sub.add_parser("build", help="save a randomly initialised tiny VLA"))):
         sp.add_argument("--out", default="default_policy", help="checkpoint directory")
@@ -322,5 +366,7 @@ if __name__ == "__main__":
             sp.add_argument("--epochs", type=int, default=20, help="passes over the demonstrations")
             sp.add_argument("--batch", type=int, default=64, help="batch size")
             sp.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate (one-cycle)")
+            sp.add_argument("--shift", type=int, default=6, help="random-shift augmentation, pixels (0 = none)")
+            sp.add_argument("--val-demos", type=int, default=1, help="demos per task held out for a validation loss")
     a = p.parse_args()
     {"expert": cmd_expert, "demos": cmd_demos, "sft": cmd_sft, "build": cmd_build}[a.cmd](a)

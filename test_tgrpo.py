@@ -3,6 +3,7 @@ the real LIBERO-Object environment; the whole script end to end on a tiny budget
 
     python -m pytest -q test_tgrpo.py
 """
+import importlib.util
 import json
 import math
 import os
@@ -356,12 +357,12 @@ def test_no_gl_backend_exits_2(tmp_path):
 def test_end_to_end_train_checkpoint_resume_eval(tmp_path):
     out = tmp_path / "run"
     common = ["--task", "4", "--num-envs", "2", "--max-steps", "40", "--eval-trials", "2",
-              "--eval-max-steps", "3", "--camera-res", "128", "--seed", "1", "--out", str(out)]
+              "--eval-max-steps", "3", "--eval-every", "1", "--camera-res", "128", "--seed", "1", "--out", str(out)]
     r = _run(*common, "--episodes", "1")
     assert r.returncode == 0, r.stderr[-3000:]
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 1 and rows[0]["episode"] == 1 and rows[0]["group"] == 2
-    assert "ep   1 |" in r.stdout + r.stderr and "eval task 4: success" in r.stdout
+    assert "ep   1 |" in r.stdout + r.stderr and "eval task 4 after 1 episodes: success" in r.stdout
     ckpt = out / "ckpt_ep0001"
     assert (ckpt / "adapter_model.safetensors").exists() and (ckpt / "trainer_state.pt").exists()
     from safetensors.torch import load_file
@@ -371,6 +372,10 @@ def test_end_to_end_train_checkpoint_resume_eval(tmp_path):
     assert rows[0]["reward_std"] > 0, rows[0]
     assert any(torch.count_nonzero(v) > 0 for k, v in w.items() if "lora_B" in k)
     assert json.loads((out / "eval.json").read_text())["trials"] == 2
+    evals = [json.loads(line) for line in (out / "eval.jsonl").read_text().splitlines()]
+    assert [e["episode"] for e in evals] == [0, 1]                     # before training, and at the end
+    if importlib.util.find_spec("matplotlib"):
+        assert (out / "curves.png").stat().st_size > 0
 
     r = _run(*common, "--episodes", "2")                                 # refuses to clobber
     assert r.returncode == 2 and "--resume" in r.stderr
@@ -379,6 +384,8 @@ def test_end_to_end_train_checkpoint_resume_eval(tmp_path):
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [row["episode"] for row in rows] == [1, 2]
     assert (out / "ckpt_ep0002" / "trainer_state.pt").exists() and not ckpt.exists()
+    evals = [json.loads(line) for line in (out / "eval.jsonl").read_text().splitlines()]
+    assert [e["episode"] for e in evals] == [0, 1, 2]                  # resuming does not re-evaluate episode 0
 
 
 def test_env_worker_crash_stops_cleanly_and_resume_works(tmp_path):

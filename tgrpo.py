@@ -60,6 +60,7 @@ def parse_args(argv=None):
     p.add_argument("--out", default=None, help="output directory (default: runs/task<N>_a1_<a1>_a2_<a2>_seed<S>)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     p.add_argument("--eval-trials", type=int, default=50, help="evaluation episodes on the suite's fixed init states (paper: 50)")
+    p.add_argument("--eval-every", type=int, default=0, help="also evaluate before training and every N episodes (0: only at the end)")
     p.add_argument("--eval-max-steps", type=int, default=280, help="max steps per evaluation episode (OpenVLA's LIBERO-Object eval)")
     p.add_argument("--settle-steps", type=int, default=10, help="no-op steps after a reset while objects settle (OpenVLA eval)")
     p.add_argument("--camera-res", type=int, default=256, help="agentview render resolution (OpenVLA's LIBERO eval: 256)")
@@ -78,7 +79,7 @@ def parse_args(argv=None):
         p.error(f"--clip-eps must be in (0, 1), got {args.clip_eps}")
     if args.num_envs < 2:
         p.error(f"--num-envs must be >= 2: a group of one has no relative advantage (got {args.num_envs})")
-    for name in ("episodes", "eval_trials", "settle_steps"):
+    for name in ("episodes", "eval_trials", "eval_every", "settle_steps"):
         if getattr(args, name) < 0:
             p.error(f"--{name.replace('_', '-')} must be >= 0")
     for name in ("max_steps", "eval_max_steps", "lora_rank", "camera_res"):
@@ -455,6 +456,29 @@ def load_checkpoint(ckpt, policy, optimizer):
     return state["episode"]
 
 
+def plot_run(out):
+    """Fig. 3-style PNG of a run (mean trajectory reward per episode, evaluation success) next to its
+    metrics. matplotlib is optional: without it, no PNG."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    rows = [json.loads(x) for x in open(out / "metrics.jsonl")] if (out / "metrics.jsonl").exists() else []
+    evals = [json.loads(x) for x in open(out / "eval.jsonl")] if (out / "eval.jsonl").exists() else []
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
+    ax[0].plot([r["episode"] for r in rows], [r["reward_mean"] for r in rows], "o-", ms=3)
+    ax[0].set(xlabel="episode", ylabel="mean trajectory reward", title="rollouts (group of M)")
+    ax[1].plot([e["episode"] for e in evals], [100 * e["success_rate"] for e in evals], "s-", color="C2")
+    ax[1].set(xlabel="episode", ylabel="success rate (%)", ylim=(-5, 105), title="greedy evaluation")
+    fig.suptitle(out.name, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out / "curves.png", dpi=100)
+    plt.close(fig)
+    return out / "curves.png"
+
+
 # ----------------------------------------------------------------------------- main
 def main(argv=None):
     args = parse_args(argv)
@@ -482,7 +506,21 @@ def main(argv=None):
     print(f"task {args.task}: '{instruction}' | M={args.num_envs} a1={args.a1:g} a2={args.a2:g} beta={args.beta:g} "
           f"| model {args.model} on {device} | episodes {start}..{args.episodes} | out {out}")
 
+    def run_eval(episode):
+        """Evaluate now; one JSON line per evaluation in eval.jsonl, the last one also in eval.json."""
+        t = time.perf_counter()
+        rate, n = evaluate(envs, policy, prompt, init_states, args.eval_trials, args.eval_max_steps, args.settle_steps)
+        res = dict(task=args.task, episode=episode, success_rate=rate, successes=n, trials=args.eval_trials,
+                   seconds=time.perf_counter() - t)
+        with open(out / "eval.jsonl", "a") as f:
+            f.write(json.dumps(res) + "\n")
+        (out / "eval.json").write_text(json.dumps(res, indent=1))
+        print(f"eval task {args.task} after {episode} episodes: success {n}/{args.eval_trials} = {100 * rate:.1f}%")
+        plot_run(out)
+
     from tqdm import tqdm
+    if args.eval_every and args.eval_trials and start == 0:
+        run_eval(0)                                            # the SFT policy, before any update
     bar = tqdm(range(start, args.episodes), desc="TGRPO", unit="episode", initial=start, total=args.episodes)
     try:
         for ep in bar:
@@ -514,14 +552,13 @@ def main(argv=None):
                        f"| succ {row['successes']}/{args.num_envs} | stage {row['max_stage']} | logp {row['logp']:7.2f} "
                        f"| ent {row['entropy']:6.2f} | kl {kl:.2e} | loss {loss:+.2e} "
                        f"| env {row['time_env']:.0f}s pol {row['time_policy']:.0f}s upd {row['time_update']:.0f}s")
+            if args.eval_every and args.eval_trials and (ep + 1) % args.eval_every == 0 and ep + 1 < args.episodes:
+                run_eval(ep + 1)
 
         if args.eval_trials:
-            t0 = time.perf_counter()
-            rate, n = evaluate(envs, policy, prompt, init_states, args.eval_trials, args.eval_max_steps, args.settle_steps)
-            res = dict(task=args.task, episodes=args.episodes, success_rate=rate, successes=n,
-                       trials=args.eval_trials, seconds=time.perf_counter() - t0)
-            (out / "eval.json").write_text(json.dumps(res, indent=1))
-            print(f"eval task {args.task}: success {n}/{args.eval_trials} = {100 * rate:.1f}%  ({out / 'eval.json'})")
+            run_eval(args.episodes)
+        else:
+            plot_run(out)
     finally:
         try:
             envs.close()
