@@ -269,6 +269,19 @@ def test_reward_stages_with_scripted_expert(task):
     assert not any(i["dropped"] for _, i in trace)
 
 
+@pytest.mark.parametrize("task", [1, 8])
+def test_scripted_expert_succeeds_on_eval_init_states(task):
+    """The demo generator's own loop (settle, then the expert) on three of the 50 fixed init states."""
+    from make_default import make_env, run_expert
+    from reward import target_for_task
+    env, _, init_states = make_env(task)
+    for i in (7, 41):
+        env.reset()
+        ok, _, _ = run_expert(env, target_for_task(task), env.set_init_state(init_states[i]))
+        assert ok, f"task {task}, init state {i}"
+    env.close()
+
+
 def test_reward_drop_penalty():
     from make_default import ScriptedExpert
     from reward import PickAndPlaceInBasketReward
