@@ -164,6 +164,36 @@ def test_prompt_format(policy):
     assert policy.action_id0 == len(t) - 256
 
 
+def test_shipped_checkpoint_is_trained_and_follows_the_expert(policy):
+    """The committed default is the SFT checkpoint: on frames of a fixed eval init state (never in
+    its demos) its greedy actions point the way the scripted expert moves."""
+    from make_default import ScriptedExpert, make_env
+    from reward import target_for_task
+    curve = json.loads((HERE / "default_policy" / "sft_loss.json").read_text())["loss"]
+    assert np.mean(curve[-20:]) < 0.5 * np.mean(curve[:5])
+    env, language, init_states = make_env(TASK4, 256)
+    env.reset()
+    obs = env.set_init_state(init_states[3])
+    for _ in range(10):
+        obs, _, _, _ = env.step([0, 0, 0, 0, 0, 0, -1])
+    expert, frames, labels = ScriptedExpert(target_for_task(TASK4)), [], []
+    for _ in range(60):                                     # hover, descend, close, lift
+        a = expert(env)
+        frames.append(obs["agentview_image"]), labels.append(a)
+        obs, _, _, _ = env.step(a)
+    env.close()
+    labels = np.array(labels)
+    pv = tgrpo.preprocess_frames(frames, policy.image_processor)
+    with policy.model.disable_adapter():
+        k, _, _ = tgrpo.sample_actions(policy, policy.prompt_ids(language), pv, greedy=True)
+    acts = to_env_action(action_tokens_to_values(k.numpy()), policy.stats)
+    assert acts.shape == (60, 7) and np.isfinite(acts).all()
+    moving = np.abs(labels[:, :3]) > 0.2                     # clear expert motions only
+    agree = (np.sign(acts[:, :3]) == np.sign(labels[:, :3]))[moving].mean()
+    assert agree > 0.7, agree
+    assert (acts[:, 6] == labels[:, 6]).mean() > 0.7         # open while approaching, closed on the object
+
+
 def test_sampling_logp_matches_teacher_forcing_and_ref(policy):
     torch.manual_seed(1)
     prompt = policy.prompt_ids("pick up the bbq sauce and place it in the basket")
