@@ -164,25 +164,34 @@ def test_prompt_format(policy):
     assert policy.action_id0 == len(t) - 256
 
 
-def test_shipped_checkpoint_is_trained_and_follows_the_expert(policy):
+def test_shipped_checkpoint_is_trained_and_follows_the_expert(policy, tmp_path):
     """The committed default is the SFT checkpoint: on frames of a fixed eval init state (never in
     its demos) its greedy actions point the way the scripted expert moves."""
-    from make_default import ScriptedExpert, make_env
-    from reward import target_for_task
     curve = json.loads((HERE / "default_policy" / "sft_loss.json").read_text())["loss"]
     assert np.mean(curve[-20:]) < 0.5 * np.mean(curve[:5])
-    env, language, init_states = make_env(TASK4, 256)
-    env.reset()
-    obs = env.set_init_state(init_states[3])
-    for _ in range(10):
-        obs, _, _, _ = env.step([0, 0, 0, 0, 0, 0, -1])
-    expert, frames, labels = ScriptedExpert(target_for_task(TASK4)), [], []
-    for _ in range(60):                                     # hover, descend, close, lift
-        a = expert(env)
-        frames.append(obs["agentview_image"]), labels.append(a)
-        obs, _, _, _ = env.step(a)
-    env.close()
-    labels = np.array(labels)
+    # Render in a child process: this one must never hold a GL context, because the env workers
+    # of later tests are forked from it and would inherit it (they hang in mesa otherwise).
+    frames_file = tmp_path / "frames.npz"
+    script = f"""
+import numpy as np
+from make_default import ScriptedExpert, make_env
+from reward import target_for_task
+env, language, init_states = make_env({TASK4}, 256)
+env.reset()
+obs = env.set_init_state(init_states[3])
+for _ in range(10):
+    obs, _, _, _ = env.step([0, 0, 0, 0, 0, 0, -1])
+expert, frames, labels = ScriptedExpert(target_for_task({TASK4})), [], []
+for _ in range(60):                                     # hover, descend, close, lift
+    a = expert(env)
+    frames.append(obs["agentview_image"]), labels.append(a)
+    obs, _, _, _ = env.step(a)
+np.savez("{frames_file}", frames=np.array(frames), labels=np.array(labels), language=language)
+"""
+    r = subprocess.run([sys.executable, "-c", script], cwd=HERE, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    data = np.load(frames_file)
+    frames, labels, language = list(data["frames"]), data["labels"], str(data["language"])
     pv = tgrpo.preprocess_frames(frames, policy.image_processor)
     with policy.model.disable_adapter():
         k, _, _ = tgrpo.sample_actions(policy, policy.prompt_ids(language), pv, greedy=True)
