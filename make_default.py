@@ -250,10 +250,15 @@ def random_shift(x, pad, gen):
 def cmd_sft(a):
     from tqdm import tqdm
     torch.manual_seed(a.seed)
-    files = sorted(Path(a.demos).glob("task*.npz"), key=lambda p: int(p.stem[4:]))
-    if not files:
-        raise SystemExit(f"make_default.py: error: no task*.npz in {a.demos}")
-    data = [np.load(f) for f in files]
+    by_task = {}                                      # several --demos dirs: a task's files are joined
+    for directory in a.demos:
+        for f in Path(directory).glob("task*.npz"):
+            by_task.setdefault(int(f.stem[4:]), []).append(np.load(f))
+    if not by_task:
+        raise SystemExit(f"make_default.py: error: no task*.npz in {' '.join(a.demos)}")
+    data = [{"instruction": parts[0]["instruction"],
+             **{k: np.concatenate([d[k] for d in parts]) for k in ("pixel_values", "actions", "episode_lengths")}}
+            for _, parts in sorted(by_task.items())]
     actions = np.concatenate([d["actions"] for d in data])
     stats = action_norm_stats(actions)
     model, processor = build_model(a.image_size, a.patch, a.width, a.layers, a.seed, stats)
@@ -277,7 +282,7 @@ def cmd_sft(a):
         offset += lengths.sum()
     train_idx, val_idx = torch.nonzero(~held).squeeze(1), torch.nonzero(held).squeeze(1)
     n = len(train_idx)
-    print(f"SFT on {n} steps from {len(files)} tasks ({len(val_idx)} held out), "
+    print(f"SFT on {n} steps from {len(data)} tasks ({len(val_idx)} held out), "
           f"model {sum(p.numel() for p in model.parameters())} params")
 
     @torch.no_grad()
@@ -362,7 +367,8 @@ if __name__ == "__main__":
         sp.add_argument("--layers", type=int, default=2, help="layers in each tower")
         sp.add_argument("--seed", type=int, default=0, help="initialisation (and data order) seed")
         if name == "sft":
-            sp.add_argument("--demos", default="demos", help="directory written by `demos`")
+            sp.add_argument("--demos", nargs="+", default=["demos"],
+                            help="directories written by `demos` (a task's demos in several are joined)")
             sp.add_argument("--epochs", type=int, default=20, help="passes over the demonstrations")
             sp.add_argument("--batch", type=int, default=64, help="batch size")
             sp.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate (one-cycle)")

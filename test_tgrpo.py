@@ -487,3 +487,31 @@ def test_sft_reduces_loss_on_a_small_batch():
         opt.zero_grad(), loss.backward(), opt.step()
     assert first > math.log(len(tok)) * 0.8                                # starts near uniform
     assert loss.item() < 0.5 * first, (first, loss.item())
+
+
+def test_sft_command_joins_demo_dirs_and_holds_out_one_demo(tmp_path):
+    # Two recording runs of the same task (as in the README's recipe) are one task to `sft`:
+    # 2 x 6 + 2 x 5 = 22 steps, of which the last demo (5 steps) is held out.
+    rng = np.random.default_rng(0)
+    for name, lengths in (("a", [6, 6]), ("b", [5, 5])):
+        (tmp_path / name).mkdir()
+        n = sum(lengths)
+        np.savez(tmp_path / name / "task4.npz", pixel_values=rng.normal(size=(n, 3, 32, 32)).astype(np.float16),
+                 actions=np.concatenate([rng.uniform(-1, 1, (n, 6)), rng.choice([-1.0, 1.0], (n, 1))], 1).astype(np.float32),
+                 episode_lengths=np.array(lengths), instruction="pick up the bbq sauce and place it in the basket")
+    out = tmp_path / "ckpt"
+    r = subprocess.run([sys.executable, str(HERE / "make_default.py"), "sft", "--demos", str(tmp_path / "a"),
+                        str(tmp_path / "b"), "--out", str(out), "--image-size", "32", "--patch", "16",
+                        "--width", "32", "--layers", "1", "--epochs", "2", "--batch", "4"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "SFT on 17 steps from 1 tasks (5 held out)" in r.stdout, r.stdout
+    log = json.loads((out / "sft_loss.json").read_text())
+    assert len(log["loss"]) == 2 * (17 // 4) and len(log["val_loss_per_epoch"]) == 2
+    assert (out / "config.json").exists()
+
+
+def test_sft_command_without_demos_exits_with_a_message(tmp_path):
+    r = subprocess.run([sys.executable, str(HERE / "make_default.py"), "sft", "--demos", str(tmp_path),
+                        "--out", str(tmp_path / "ckpt")], capture_output=True, text=True, timeout=600)
+    assert r.returncode != 0 and "no task*.npz" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
