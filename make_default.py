@@ -4,6 +4,7 @@
     python make_default.py demos --per-task 20 --out demos    # 2. demonstrations (fresh placements, rendered)
     python make_default.py sft --demos demos --out default_policy   # 3. build the tiny VLA and SFT it
     python make_default.py build --out default_policy         # (a randomly initialised model instead)
+    python make_default.py phases default_policy --task 4     # where the policy departs from the expert
 
 The model. OpenVLA-7B is a Prismatic VLM (vision towers -> MLP projector -> Llama-2) that writes
 each of the 7 action dimensions as one of the LAST 256 tokens of its vocabulary. The default has
@@ -209,6 +210,46 @@ def cmd_demos(a):
         env.close()
 
 
+@torch.no_grad()
+def cmd_phases(a):
+    """Where a policy departs from the expert: drive the expert (no noise) from fixed init states and,
+    on every frame, ask each policy for its greedy action. Per expert phase: how often the gripper
+    command agrees and, where the expert moves clearly (|a| > 0.1), how often the xyz signs agree."""
+    from tgrpo import action_tokens_to_values, load_policy, preprocess_frames, sample_actions, to_env_action
+    if not 1 <= a.task <= len(TASK_TARGETS):
+        raise SystemExit(f"make_default.py: error: --task must be 1..{len(TASK_TARGETS)}, got {a.task}")
+    env, language, init_states = make_env(a.task, a.camera_res)
+    policies = [load_policy(m, 8, "cpu") for m in a.models]
+    tally = {m: {ph: np.zeros(8) for ph in ScriptedExpert.PHASES} for m in a.models}   # n, grip, xyz agree, xyz moving
+    for s in parse_tasks(a.states):
+        env.reset()
+        obs = env.set_init_state(init_states[s])
+        for _ in range(10):
+            obs, _, _, _ = env.step([0, 0, 0, 0, 0, 0, -1])
+        expert = ScriptedExpert(TASK_TARGETS[a.task - 1])
+        for _ in range(300):
+            phase = expert.PHASES[expert.phase]
+            act = expert(env)
+            moving = np.abs(act[:3]) > 0.1
+            for m, pol in zip(a.models, policies):
+                k, _, _ = sample_actions(pol, pol.prompt_ids(language),
+                                         preprocess_frames([obs["agentview_image"]], pol.image_processor), greedy=True)
+                p = to_env_action(action_tokens_to_values(k.numpy()), pol.stats)[0]
+                tally[m][phase] += np.r_[1, p[6] == act[6], moving & (np.sign(p[:3]) == np.sign(act[:3])), moving]
+            obs, _, done, _ = env.step(act)
+            if done:
+                break
+        print(f"init state {s}: expert {'succeeded' if done else 'failed'}", flush=True)
+    for m in a.models:
+        print(f"{m}: phase, frames, gripper agreement, xyz sign agreement where the expert moves (frames)")
+        for ph, (n, grip, *agree_moving) in tally[m].items():
+            if n:
+                signs = " ".join(f"{ag / mv:.2f} ({int(mv)})" if mv else "  -  " for ag, mv in
+                                 zip(agree_moving[:3], agree_moving[3:]))
+                print(f"  {ph:8s} {int(n):4d}  {grip / n:.2f}  {signs}")
+    env.close()
+
+
 def action_norm_stats(actions):
     """OpenVLA's statistics over all demos: q01/q99 of dims 0-5; the gripper as a [0, 1] value."""
     return {"q01": np.quantile(actions[:, :6], 0.01, axis=0).tolist() + [0.0],
@@ -350,6 +391,11 @@ if __name__ == "__main__":
     e.add_argument("--tasks", default="1-10", help="task range, e.g. 4 or 1-10")
     e.add_argument("--trials", type=int, default=50, help="init states per task (50 = all)")
     e.add_argument("--out", default=None, help="write the success rates to this JSON file")
+    f = sub.add_parser("phases", help="compare policies' greedy actions with the expert's, per expert phase")
+    f.add_argument("models", nargs="+", help="checkpoint directories")
+    f.add_argument("--task", type=int, default=4, help="task 1..10")
+    f.add_argument("--states", default="0-3", help="eval init states, e.g. 0-3")
+    f.add_argument("--camera-res", type=int, default=256, help="render resolution, as tgrpo.py --camera-res")
     d = sub.add_parser("demos", help="record expert demonstrations")
     d.add_argument("--tasks", default="1-10", help="task range, e.g. 4 or 1-10")
     d.add_argument("--per-task", type=int, default=20, help="successful demonstrations per task")
@@ -369,10 +415,10 @@ if __name__ == "__main__":
         if name == "sft":
             sp.add_argument("--demos", nargs="+", default=["demos"],
                             help="directories written by `demos` (a task's demos in several are joined)")
-            sp.add_argument("--epochs", type=int, default=20, help="passes over the demonstrations")
+            sp.add_argument("--epochs", type=int, default=12, help="passes over the demonstrations")
             sp.add_argument("--batch", type=int, default=64, help="batch size")
             sp.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate (one-cycle)")
             sp.add_argument("--shift", type=int, default=6, help="random-shift augmentation, pixels (0 = none)")
             sp.add_argument("--val-demos", type=int, default=1, help="demos per task held out for a validation loss")
     a = p.parse_args()
-    {"expert": cmd_expert, "demos": cmd_demos, "sft": cmd_sft, "build": cmd_build}[a.cmd](a)
+    {"expert": cmd_expert, "demos": cmd_demos, "sft": cmd_sft, "build": cmd_build, "phases": cmd_phases}[a.cmd](a)
