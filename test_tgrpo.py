@@ -373,6 +373,9 @@ def test_evaluate_counts_successes(group, policy):
     rate, n = tgrpo.evaluate(envs, policy, policy.prompt_ids(instruction), init_states, trials=3,
                              max_steps=3, settle_steps=1)
     assert (rate, n) == (0.0, 0)                                          # 3 steps cannot succeed
+    rate, n = tgrpo.evaluate(envs, policy, policy.prompt_ids(instruction), init_states, trials=2,
+                             max_steps=2, settle_steps=1, greedy=False)
+    assert (rate, n) == (0.0, 0)
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -414,7 +417,7 @@ def test_end_to_end_train_checkpoint_resume_eval(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 1 and rows[0]["episode"] == 1 and rows[0]["group"] == 2
-    assert "ep   1 |" in r.stdout + r.stderr and "eval task 4 after 1 episodes: success" in r.stdout
+    assert "ep   1 |" in r.stdout + r.stderr and "eval task 4 after 1 episodes (greedy): success" in r.stdout
     ckpt = out / "ckpt_ep0001"
     assert (ckpt / "adapter_model.safetensors").exists() and (ckpt / "trainer_state.pt").exists()
     from safetensors.torch import load_file
@@ -426,6 +429,7 @@ def test_end_to_end_train_checkpoint_resume_eval(tmp_path):
     assert json.loads((out / "eval.json").read_text())["trials"] == 2
     evals = [json.loads(line) for line in (out / "eval.jsonl").read_text().splitlines()]
     assert [e["episode"] for e in evals] == [0, 1]                     # before training, and at the end
+    assert {e["decoding"] for e in evals} == {"greedy"}                  # OpenVLA's protocol unless --eval-sample
     if importlib.util.find_spec("matplotlib"):
         assert (out / "curves.png").stat().st_size > 0
 

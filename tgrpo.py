@@ -61,6 +61,8 @@ def parse_args(argv=None):
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     p.add_argument("--eval-trials", type=int, default=50, help="evaluation episodes on the suite's fixed init states (paper: 50)")
     p.add_argument("--eval-every", type=int, default=0, help="also evaluate before training and every N episodes (0: only at the end)")
+    p.add_argument("--eval-sample", action="store_true",
+                   help="evaluate with sampled actions, as in the rollouts, instead of OpenVLA's greedy decoding")
     p.add_argument("--eval-max-steps", type=int, default=280, help="max steps per evaluation episode (OpenVLA's LIBERO-Object eval)")
     p.add_argument("--settle-steps", type=int, default=10, help="no-op steps after a reset while objects settle (OpenVLA eval)")
     p.add_argument("--camera-res", type=int, default=256, help="agentview render resolution (OpenVLA's LIBERO eval: 256)")
@@ -400,9 +402,10 @@ def tgrpo_update(policy, optimizer, prompt, batch, a1, a2, beta, clip_eps):
 
 # ----------------------------------------------------------------------------- evaluation
 @torch.no_grad()
-def evaluate(envs, policy, prompt, init_states, trials, max_steps, settle_steps):
+def evaluate(envs, policy, prompt, init_states, trials, max_steps, settle_steps, greedy=True):
     """OpenVLA's LIBERO protocol: greedy actions, the suite's fixed init states in order (trial i
-    uses state i mod 50), settle, then up to max_steps; success = done. M trials at a time."""
+    uses state i mod 50), settle, then up to max_steps; success = done. M trials at a time.
+    greedy=False samples the actions instead (the policy TGRPO's rollouts optimize)."""
     from tqdm import tqdm
     m, successes = len(envs), []
     noop = np.array([[0, 0, 0, 0, 0, 0, -1.0]] * m)
@@ -416,7 +419,7 @@ def evaluate(envs, policy, prompt, init_states, trials, max_steps, settle_steps)
         for _ in range(max_steps):
             live = [i for i in ids if not done[i]]
             pv = preprocess_frames([obs[i]["agentview_image"] for i in live], policy.image_processor)
-            k, _, _ = sample_actions(policy, prompt, pv, greedy=True)
+            k, _, _ = sample_actions(policy, prompt, pv, greedy=greedy)
             step_obs, _, d, _ = envs.step(to_env_action(action_tokens_to_values(k.numpy()), policy.stats), id=live)
             for j, i in enumerate(live):
                 obs[i], done[i] = step_obs[j], bool(d[j])
@@ -470,8 +473,13 @@ def plot_run(out):
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
     ax[0].plot([r["episode"] for r in rows], [r["reward_mean"] for r in rows], "o-", ms=3)
     ax[0].set(xlabel="episode", ylabel="mean trajectory reward", title="rollouts (group of M)")
-    ax[1].plot([e["episode"] for e in evals], [100 * e["success_rate"] for e in evals], "s-", color="C2")
-    ax[1].set(xlabel="episode", ylabel="success rate (%)", ylim=(-5, 105), title="greedy evaluation")
+    for decoding, style in (("greedy", "s-"), ("sampled", "^--")):
+        pts = [e for e in evals if e.get("decoding", "greedy") == decoding]
+        if pts:
+            ax[1].plot([e["episode"] for e in pts], [100 * e["success_rate"] for e in pts], style, label=decoding)
+    ax[1].set(xlabel="episode", ylabel="success rate (%)", ylim=(-5, 105), title="evaluation, fixed init states")
+    if evals:
+        ax[1].legend(fontsize=8)
     fig.suptitle(out.name, fontsize=9)
     fig.tight_layout()
     fig.savefig(out / "curves.png", dpi=100)
@@ -509,13 +517,15 @@ def main(argv=None):
     def run_eval(episode):
         """Evaluate now; one JSON line per evaluation in eval.jsonl, the last one also in eval.json."""
         t = time.perf_counter()
-        rate, n = evaluate(envs, policy, prompt, init_states, args.eval_trials, args.eval_max_steps, args.settle_steps)
+        decoding = "sampled" if args.eval_sample else "greedy"
+        rate, n = evaluate(envs, policy, prompt, init_states, args.eval_trials, args.eval_max_steps,
+                           args.settle_steps, greedy=not args.eval_sample)
         res = dict(task=args.task, episode=episode, success_rate=rate, successes=n, trials=args.eval_trials,
-                   seconds=time.perf_counter() - t)
+                   decoding=decoding, seconds=time.perf_counter() - t)
         with open(out / "eval.jsonl", "a") as f:
             f.write(json.dumps(res) + "\n")
         (out / "eval.json").write_text(json.dumps(res, indent=1))
-        print(f"eval task {args.task} after {episode} episodes: success {n}/{args.eval_trials} = {100 * rate:.1f}%")
+        print(f"eval task {args.task} after {episode} episodes ({decoding}): success {n}/{args.eval_trials} = {100 * rate:.1f}%")
         plot_run(out)
 
     from tqdm import tqdm
