@@ -442,6 +442,8 @@ def test_end_to_end_train_checkpoint_resume_eval(tmp_path):
     assert (out / "ckpt_ep0002" / "trainer_state.pt").exists() and not ckpt.exists()
     evals = [json.loads(line) for line in (out / "eval.jsonl").read_text().splitlines()]
     assert [e["episode"] for e in evals] == [0, 1, 2]                  # resuming does not re-evaluate episode 0
+    assert json.loads((out / "args.json").read_text())["resume"] == "False"   # the first run's flags are kept
+    assert json.loads((out / "args_resume_ep0001.json").read_text())["resume"] == "True"
 
 
 def test_env_worker_crash_stops_cleanly_and_resume_works(tmp_path):
