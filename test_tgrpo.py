@@ -321,6 +321,30 @@ def test_scripted_expert_succeeds_on_eval_init_states(task):
     env.close()
 
 
+def test_scripted_expert_grasps_clear_of_a_tall_neighbour():
+    """Cream cheese (task 2) lies next to the tall tomato sauce: on init states 1 and 2 a grasp at
+    its origin put the hand on the bottle and failed. The expert now shifts the grasp along the
+    box, away from the bottle, and succeeds; a bottle with nothing tall nearby keeps its origin."""
+    from make_default import ScriptedExpert, make_env, run_expert
+    env, _, init_states = make_env(2)
+    for i in (1, 2):
+        env.reset()
+        env.set_init_state(init_states[i])
+        offset = ScriptedExpert("cream_cheese_1").grasp_offset(env.env)
+        d = env.env.sim.data
+        to_bottle = d.body_xpos[env.env.obj_body_id["tomato_sauce_1"]] - d.body_xpos[env.env.obj_body_id["cream_cheese_1"]]
+        assert offset[1] == offset[2] == 0 and offset[0] < 0 < to_bottle[0], offset   # along the box's long (x) side, away
+        env.reset()
+        ok, _, _ = run_expert(env, "cream_cheese_1", env.set_init_state(init_states[i]))
+        assert ok, f"task 2, init state {i}"
+    env.close()
+    env, _, init_states = make_env(4)
+    env.reset()
+    env.set_init_state(init_states[0])
+    assert not np.any(ScriptedExpert("bbq_sauce_1").grasp_offset(env.env))
+    env.close()
+
+
 def test_reward_drop_penalty():
     from make_default import ScriptedExpert
     from reward import PickAndPlaceInBasketReward
