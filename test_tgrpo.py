@@ -394,12 +394,12 @@ def test_group_starts_from_one_fresh_state(group, policy):
 
 def test_evaluate_counts_successes(group, policy):
     envs, instruction, init_states = group
-    rate, n = tgrpo.evaluate(envs, policy, policy.prompt_ids(instruction), init_states, trials=3,
-                             max_steps=3, settle_steps=1)
-    assert (rate, n) == (0.0, 0)                                          # 3 steps cannot succeed
-    rate, n = tgrpo.evaluate(envs, policy, policy.prompt_ids(instruction), init_states, trials=2,
-                             max_steps=2, settle_steps=1, greedy=False)
-    assert (rate, n) == (0.0, 0)
+    out = tgrpo.evaluate(envs, policy, policy.prompt_ids(instruction), init_states, trials=3,
+                         max_steps=3, settle_steps=1)
+    assert out == [False, False, False]                                   # 3 steps cannot succeed; one per trial
+    out = tgrpo.evaluate(envs, policy, policy.prompt_ids(instruction), init_states, trials=2,
+                         max_steps=2, settle_steps=1, greedy=False)
+    assert out == [False, False]
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -454,6 +454,7 @@ def test_end_to_end_train_checkpoint_resume_eval(tmp_path):
     evals = [json.loads(line) for line in (out / "eval.jsonl").read_text().splitlines()]
     assert [e["episode"] for e in evals] == [0, 1]                     # before training, and at the end
     assert {e["decoding"] for e in evals} == {"greedy"}                  # OpenVLA's protocol unless --eval-sample
+    assert all(len(e["per_trial"]) == 2 and sum(e["per_trial"]) == e["successes"] for e in evals)
     if importlib.util.find_spec("matplotlib"):
         assert (out / "curves.png").stat().st_size > 0
 

@@ -405,7 +405,8 @@ def tgrpo_update(policy, optimizer, prompt, batch, a1, a2, beta, clip_eps):
 def evaluate(envs, policy, prompt, init_states, trials, max_steps, settle_steps, greedy=True):
     """OpenVLA's LIBERO protocol: greedy actions, the suite's fixed init states in order (trial i
     uses state i mod 50), settle, then up to max_steps; success = done. M trials at a time.
-    greedy=False samples the actions instead (the policy TGRPO's rollouts optimize)."""
+    greedy=False samples the actions instead (the policy TGRPO's rollouts optimize).
+    Returns one bool per trial (trial i = init state i mod 50), so runs can be compared state by state."""
     from tqdm import tqdm
     m, successes = len(envs), []
     noop = np.array([[0, 0, 0, 0, 0, 0, -1.0]] * m)
@@ -426,7 +427,7 @@ def evaluate(envs, policy, prompt, init_states, trials, max_steps, settle_steps,
             if done.all():
                 break
         successes += done.tolist()
-    return float(np.mean(successes)) if successes else float("nan"), int(np.sum(successes))
+    return successes
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -520,10 +521,11 @@ def main(argv=None):
         """Evaluate now; one JSON line per evaluation in eval.jsonl, the last one also in eval.json."""
         t = time.perf_counter()
         decoding = "sampled" if args.eval_sample else "greedy"
-        rate, n = evaluate(envs, policy, prompt, init_states, args.eval_trials, args.eval_max_steps,
-                           args.settle_steps, greedy=not args.eval_sample)
+        outcomes = evaluate(envs, policy, prompt, init_states, args.eval_trials, args.eval_max_steps,
+                            args.settle_steps, greedy=not args.eval_sample)
+        rate, n = sum(outcomes) / len(outcomes), sum(outcomes)
         res = dict(task=args.task, episode=episode, success_rate=rate, successes=n, trials=args.eval_trials,
-                   decoding=decoding, seconds=time.perf_counter() - t)
+                   decoding=decoding, seconds=time.perf_counter() - t, per_trial=[int(x) for x in outcomes])
         with open(out / "eval.jsonl", "a") as f:
             f.write(json.dumps(res) + "\n")
         (out / "eval.json").write_text(json.dumps(res, indent=1))
