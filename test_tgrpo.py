@@ -470,6 +470,16 @@ def test_end_to_end_train_checkpoint_resume_eval(tmp_path):
     assert json.loads((out / "args.json").read_text())["resume"] == "False"   # the first run's flags are kept
     assert json.loads((out / "args_resume_ep0001.json").read_text())["resume"] == "True"
 
+    # Re-opening the finished run only evaluates; two resumes from one checkpoint keep both flag records.
+    for trials in ("1", "2"):
+        r = _run(*common, "--eval-trials", trials, "--episodes", "2", "--resume")     # the last flag wins
+        assert r.returncode == 0, r.stderr[-3000:]
+    assert [json.loads(x)["episode"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    evals = [json.loads(line) for line in (out / "eval.jsonl").read_text().splitlines()]
+    assert [(e["episode"], e["trials"]) for e in evals[3:]] == [(2, 1), (2, 2)]
+    assert json.loads((out / "args_resume_ep0002.json").read_text())["eval_trials"] == "1"
+    assert json.loads((out / "args_resume_ep0002_2.json").read_text())["eval_trials"] == "2"
+
 
 def test_env_worker_crash_stops_cleanly_and_resume_works(tmp_path):
     import psutil

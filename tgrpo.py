@@ -497,8 +497,15 @@ def main(argv=None):
     if not args.resume and (out / "metrics.jsonl").exists():
         die(f"{out} already holds a run: pass --resume to continue it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    # A resumed run keeps the first run's args.json; its own flags go beside it, so no record is lost.
-    args_file = out / (f"args_resume_ep{latest_checkpoint(out).name[7:]}.json" if args.resume else "args.json")
+    # A resumed run keeps the first run's args.json; each resume's flags go beside it, so no record is lost
+    # (a second resume from the same checkpoint, e.g. an evaluation only, gets a suffix _2, _3, ...).
+    args_file = out / "args.json"
+    if args.resume:
+        stem, n = f"args_resume_ep{latest_checkpoint(out).name[7:]}", 1
+        args_file = out / f"{stem}.json"
+        while args_file.exists():
+            n += 1
+            args_file = out / f"{stem}_{n}.json"
     args_file.write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=1))
 
     # Seeding: python, numpy, torch here; episode start states from seed + episode (new_start_state).
