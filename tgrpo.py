@@ -474,10 +474,11 @@ def plot_run(out):
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
     ax[0].plot([r["episode"] for r in rows], [r["reward_mean"] for r in rows], "o-", ms=3)
     ax[0].set(xlabel="episode", ylabel="mean trajectory reward", title="rollouts (group of M)")
-    for decoding, style in (("greedy", "s-"), ("sampled", "^--")):
-        pts = [e for e in evals if e.get("decoding", "greedy") == decoding]
-        if pts:
-            ax[1].plot([e["episode"] for e in pts], [100 * e["success_rate"] for e in pts], style, label=decoding)
+    # one line per (decoding, trials): 16 and 50 trials are different measurements, never joined
+    for decoding, trials in sorted({(e.get("decoding", "greedy"), e["trials"]) for e in evals}):
+        pts = [e for e in evals if (e.get("decoding", "greedy"), e["trials"]) == (decoding, trials)]
+        ax[1].plot([e["episode"] for e in pts], [100 * e["success_rate"] for e in pts],
+                   "s-" if decoding == "greedy" else "^--", label=f"{decoding}, {trials} trials")
     ax[1].set(xlabel="episode", ylabel="success rate (%)", ylim=(-5, 105), title="evaluation, fixed init states")
     if evals:
         ax[1].legend(fontsize=8)
