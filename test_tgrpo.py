@@ -209,11 +209,11 @@ def test_sampling_logp_matches_teacher_forcing_and_ref(policy):
     pv = torch.randn(3, 3, *[policy.model.config.vision_config.image_size] * 2)
     k, logp_old, ent = tgrpo.sample_actions(policy, prompt, pv)
     assert k.shape == (3, 7) and k.min() >= 0 and k.max() < 256
-    logits = tgrpo.action_logits(policy, prompt, pv, k)
+    _, logits = tgrpo.decode_actions(policy, prompt, pv, k)
     logp = tgrpo.action_logp(logits, k)
     assert torch.allclose(torch.exp(logp - logp_old), torch.ones(3), atol=1e-4)   # ratio 1 before any update
     with torch.no_grad(), policy.model.disable_adapter():
-        ref = tgrpo.action_logp(tgrpo.action_logits(policy, prompt, pv, k), k)
+        ref = tgrpo.action_logp(tgrpo.decode_actions(policy, prompt, pv, k)[1], k)
     assert torch.allclose(ref, logp, atol=1e-5)                                   # KL 0 before any update
     assert (ent > 0).all() and (ent <= 7 * math.log(256) + 1e-4).all()
     g, _, _ = tgrpo.sample_actions(policy, prompt, pv, greedy=True)
@@ -242,7 +242,7 @@ def test_update_moves_logp_with_the_advantage(policy):
     assert all(torch.count_nonzero(b) == 0 for b in before.values())        # LoRA B starts at 0
     assert any(torch.count_nonzero(a) > 0 for a in after.values())          # ... and was trained
     with torch.no_grad():
-        new = torch.stack([tgrpo.action_logp(tgrpo.action_logits(policy, prompt, pv, k), k)
+        new = torch.stack([tgrpo.action_logp(tgrpo.decode_actions(policy, prompt, pv, k)[1], k)
                            for pv, k in zip(pvs, toks)], 1)
     gain = (new - batch["logp_old"]).mean(1)
     assert gain[0] > 0 and gain[0] > gain[1:].max()     # the positive-advantage env became likelier

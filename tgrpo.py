@@ -57,6 +57,9 @@ def parse_args(argv=None):
     p.add_argument("--model", default=str(HERE / "default_policy"),
                    help="local VLA checkpoint directory (OpenVLA or the embedded default)")
     p.add_argument("--lora-rank", type=int, default=32, help="LoRA rank (OpenVLA's fine-tuning default)")
+    p.add_argument("--micro-batch", type=int, default=0,
+                   help="update the M samples of a step in chunks of this size, accumulating gradients: "
+                        "the same update with less GPU memory (0: all M at once)")
     p.add_argument("--out", default=None, help="output directory (default: runs/task<N>_a1_<a1>_a2_<a2>_seed<S>)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     p.add_argument("--eval-trials", type=int, default=50, help="evaluation episodes on the suite's fixed init states (paper: 50)")
@@ -81,7 +84,7 @@ def parse_args(argv=None):
         p.error(f"--clip-eps must be in (0, 1), got {args.clip_eps}")
     if args.num_envs < 2:
         p.error(f"--num-envs must be >= 2: a group of one has no relative advantage (got {args.num_envs})")
-    for name in ("episodes", "eval_trials", "eval_every", "settle_steps"):
+    for name in ("episodes", "eval_trials", "eval_every", "settle_steps", "micro_batch"):
         if getattr(args, name) < 0:
             p.error(f"--{name.replace('_', '-')} must be >= 0")
     for name in ("max_steps", "eval_max_steps", "lora_rank", "camera_res"):
@@ -257,8 +260,9 @@ def make_env_group(task, num_envs, res, seed, serial=False):
 
 
 def new_start_state(envs, seed):
-    """A fresh random placement from env 0's reset (never one of the suite's 50 eval states)."""
-    envs.workers[0].seed(seed)
+    """A fresh random placement from env 0's reset (never one of the suite's 50 eval states).
+    Every worker is seeded, so an evaluation in between does not change later episodes."""
+    envs.seed([seed] * len(envs))
     envs.reset(id=0)
     return envs.workers[0].get_sim_state()
 
@@ -278,14 +282,19 @@ def load_policy(path, lora_rank, device):
     except Exception as e:  # noqa: BLE001 - any failure here means "not a checkpoint"
         die(f"--model {path} is not a VLA checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})")
     stats = getattr(cfg, "norm_stats", None) or {}
+    if (Path(path) / "dataset_statistics.json").exists():     # OpenVLA's get_vla prefers this file
+        stats = json.loads((Path(path) / "dataset_statistics.json").read_text())
     stats = stats.get("libero_object") or stats.get("libero_object_no_noops")
     if cfg.model_type not in ("openvla", "llava") or stats is None:
         die(f"--model {path} is not a LIBERO-Object VLA checkpoint (model_type={cfg.model_type}, "
             "needs norm_stats for libero_object)")
+    stats = dict(stats["action"])
+    stats.setdefault("mask", [True] * len(stats["q01"]))       # predict_action's default: all dims
     openvla = cfg.model_type == "openvla"
     dtype = torch.bfloat16 if openvla else torch.float32
     model = AutoModelForVision2Seq.from_pretrained(path, trust_remote_code=True, torch_dtype=dtype).to(device)
-    processor = AutoProcessor.from_pretrained(path, trust_remote_code=True)
+    # use_fast=False: the saved (slow) processor, chosen explicitly rather than warned about.
+    processor = AutoProcessor.from_pretrained(path, trust_remote_code=True, use_fast=False)
     tok = processor.tokenizer
     # OpenVLA inserts its 256 patch embeddings after <s> itself; Llava needs one placeholder token
     # per patch there. OpenVLA appends the lone-space token 29871 before the actions.
@@ -301,19 +310,44 @@ def load_policy(path, lora_rank, device):
     lora = LoraConfig(r=lora_rank, lora_alpha=min(lora_rank, 16), lora_dropout=0.0,
                       target_modules=LORA_TARGETS, init_lora_weights="gaussian")
     model = get_peft_model(model, lora)   # B = 0 at init: the adapted model starts equal to pi_ref
+    model.eval()                          # no dropout anywhere, and OpenVLA only returns its KV cache in eval mode
+    # One cached decoding step (input_ids (M, 1)). OpenVLA's own forward serves it only for batch
+    # size 1, so we call its language model (a plain LlamaForCausalLM, LoRA inside) directly.
+    lm = model.base_model.model.language_model if openvla else model
+
+    def decode_step(ids, past):
+        return lm(input_ids=ids, past_key_values=past, use_cache=True)
+
     return SimpleNamespace(model=model, image_processor=processor.image_processor, prompt_ids=prompt_ids,
-                           stats=stats["action"], action_id0=tok.vocab_size - N_BINS, dtype=dtype, device=device)
+                           decode_step=decode_step, stats=stats, action_id0=tok.vocab_size - N_BINS,
+                           dtype=dtype, device=device, kind="openvla" if openvla else "default")
 
 
-def action_logits(policy, prompt, pixel_values, tokens):
-    """Teacher-forced forward. prompt: (L,) ids; pixel_values: (M, C, H, W); tokens: (M, 7) action
-    indices -> (M, 7, 256) float32 logits over the action tokens at each of the 7 positions.
-    The softmax is restricted to the 256 action ids (our choice; OpenVLA decodes the same ids)."""
-    m = pixel_values.shape[0]
-    ids = torch.cat([prompt.expand(m, -1), tokens.to(policy.device) + policy.action_id0], dim=1)
+def decode_actions(policy, prompt, pixel_values, tokens=None, greedy=False):
+    """The policy's one forward path, for rollouts and for the update alike: one batched prefix
+    forward (image + prompt), then 7 decoding steps with the KV cache. prompt: (L,) ids;
+    pixel_values: (M, C, H, W); tokens: (M, 7) action indices to teacher-force (the update), or
+    None to sample them (greedy: argmax). Returns tokens (M, 7) and logits (M, 7, 256) float32
+    over the action ids (the softmax is restricted to them: our choice; OpenVLA decodes the same
+    ids). Because sampling and the update run these same lines on the same batch, pi_old and
+    pi_theta agree exactly before the first optimizer step: the ratio of Eq. 9 starts at 1."""
+    m, a0 = pixel_values.shape[0], policy.action_id0
+    ids = prompt.expand(m, -1)
     out = policy.model(input_ids=ids, attention_mask=torch.ones_like(ids),
-                       pixel_values=pixel_values.to(policy.device, policy.dtype))
-    return out.logits[:, -8:-1, policy.action_id0:policy.action_id0 + N_BINS].float()
+                       pixel_values=pixel_values.to(policy.device, policy.dtype), use_cache=True)
+    chosen, logits = [], []
+    for j in range(7):
+        lj = out.logits[:, -1, a0:a0 + N_BINS].float()
+        if tokens is not None:
+            k = tokens[:, j].to(policy.device)
+        elif greedy:
+            k = lj.argmax(-1)
+        else:
+            k = torch.multinomial(torch.softmax(lj, -1), 1)[:, 0]
+        chosen.append(k), logits.append(lj)
+        if j < 6:
+            out = policy.decode_step((k + a0)[:, None], out.past_key_values)
+    return torch.stack(chosen, 1), torch.stack(logits, 1)
 
 
 def action_logp(logits, tokens):
@@ -323,21 +357,11 @@ def action_logp(logits, tokens):
 
 @torch.no_grad()
 def sample_actions(policy, prompt, pixel_values, greedy=False):
-    """One batched query for the whole group: 7 action tokens per env, decoded with a KV cache.
-    Returns tokens (M, 7) int64, logp (M,) under the sampling policy (pi_old), entropy (M,)."""
-    m = pixel_values.shape[0]
-    ids = prompt.expand(m, -1)
-    out = policy.model(input_ids=ids, attention_mask=torch.ones_like(ids),
-                       pixel_values=pixel_values.to(policy.device, policy.dtype), use_cache=True)
-    tokens, logp, ent = [], 0.0, 0.0
-    for j in range(7):
-        dist = torch.distributions.Categorical(logits=out.logits[:, -1, policy.action_id0:policy.action_id0 + N_BINS].float())
-        k = dist.probs.argmax(-1) if greedy else dist.sample()
-        tokens.append(k)
-        logp, ent = logp + dist.log_prob(k), ent + dist.entropy()
-        if j < 6:
-            out = policy.model(input_ids=(k + policy.action_id0)[:, None], past_key_values=out.past_key_values, use_cache=True)
-    return torch.stack(tokens, 1).cpu(), logp.cpu(), ent.cpu()
+    """One batched query for the whole group. Returns tokens (M, 7) int64, logp (M,) under the
+    sampling policy (pi_old), entropy (M,) summed over the 7 dims."""
+    k, logits = decode_actions(policy, prompt, pixel_values, greedy=greedy)
+    ent = -(torch.softmax(logits, -1) * torch.log_softmax(logits, -1)).sum((-2, -1))
+    return k.cpu(), action_logp(logits, k).cpu(), ent.cpu()
 
 
 # ----------------------------------------------------------------------------- rollout
@@ -374,30 +398,39 @@ def rollout_group(envs, policy, prompt, start_state, max_steps, settle_steps, gr
 
 
 # ----------------------------------------------------------------------------- update
-def tgrpo_update(policy, optimizer, prompt, batch, a1, a2, beta, clip_eps):
+def tgrpo_update(policy, optimizer, prompt, batch, a1, a2, beta, clip_eps, micro_batch=0):
     """Algorithm 1, lines 3-11: for each time step t, Eq. 9 over the M samples at t, then one update.
-    (S_{i,t} only depends on the fixed rewards, so Eq. 8 is computed for all t up front.)"""
+    (S_{i,t} only depends on the fixed rewards, so Eq. 8 is computed for all t up front.)
+    micro_batch > 0 splits the M samples into chunks whose gradients add up to the same update,
+    so the update's activation memory is that of micro_batch samples instead of M."""
     adv = tgrpo_advantages(batch["rewards"], a1, a2)                  # (M, T), Eq. 8
-    T = adv.shape[1]
+    M, T = adv.shape
+    chunk = micro_batch or M
     losses, kls = [], []
     for t in range(T):
-        pv, k = batch["pixel_values"][t], batch["tokens"][t]
-        logp = action_logp(action_logits(policy, prompt, pv, k), k).cpu()
-        logp_ref = None
-        if beta > 0:
-            with torch.no_grad(), policy.model.disable_adapter():     # pi_ref = base model
-                logp_ref = action_logp(action_logits(policy, prompt, pv, k), k).cpu()
-            d = logp_ref - logp.detach()
-            kls.append((torch.exp(d) - d - 1).mean().item())
-        loss = tgrpo_loss(logp, batch["logp_old"][:, t], adv[:, t], traj_len=T, beta=beta,
-                          logp_ref=logp_ref, clip_eps=clip_eps)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite loss {loss.item()} at time step {t}")
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss_t, kl_t = 0.0, 0.0
+        for i in range(0, M, chunk):
+            j = slice(i, i + chunk)
+            pv, k = batch["pixel_values"][t][j], batch["tokens"][t][j]
+            logp = action_logp(decode_actions(policy, prompt, pv, k)[1], k).cpu()
+            logp_ref = None
+            if beta > 0:
+                with torch.no_grad(), policy.model.disable_adapter():  # pi_ref = base model
+                    logp_ref = action_logp(decode_actions(policy, prompt, pv, k)[1], k).cpu()
+                d = logp_ref - logp.detach()
+                kl_t += (torch.exp(d) - d - 1).sum().item() / M
+            # tgrpo_loss is a mean over its samples: weighting each chunk by its share of M
+            # makes the accumulated gradient that of the whole group.
+            loss = tgrpo_loss(logp, batch["logp_old"][j, t], adv[j, t], traj_len=T, beta=beta,
+                              logp_ref=logp_ref, clip_eps=clip_eps) * (len(k) / M)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite loss {loss.item()} at time step {t}")
+            loss.backward()
+            loss_t += loss.item()
         optimizer.step()
-        losses.append(loss.item())
-    return float(np.mean(losses)), float(np.mean(kls)) if kls else 0.0
+        losses.append(loss_t), kls.append(kl_t)
+    return float(np.mean(losses)), float(np.mean(kls)) if beta > 0 else 0.0
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -409,6 +442,7 @@ def evaluate(envs, policy, prompt, init_states, trials, max_steps, settle_steps,
     Returns one bool per trial (trial i = init state i mod 50), so runs can be compared state by state."""
     from tqdm import tqdm
     m, successes = len(envs), []
+    envs.seed([0] * m)       # OpenVLA's eval seeds its env with 0: the seed moves objects even from a fixed state
     noop = np.array([[0, 0, 0, 0, 0, 0, -1.0]] * m)
     for start in tqdm(range(0, trials, m), desc="eval", leave=False, unit="batch"):
         ids = list(range(min(m, trials - start)))
@@ -428,6 +462,19 @@ def evaluate(envs, policy, prompt, init_states, trials, max_steps, settle_steps,
                 break
         successes += done.tolist()
     return successes
+
+
+def report_setup(policy):
+    """Versions, device and dtype at the start of a run; warn where a version is known to move results."""
+    from importlib.metadata import version
+    v = {name: version(name) for name in ("torch", "transformers", "peft", "mujoco")}
+    if policy.kind == "openvla":
+        v["timm"] = version("timm")
+    print(" | ".join(f"{k} {x}" for k, x in v.items()) + f" | device {policy.device} | dtype {str(policy.dtype)[6:]}")
+    if policy.kind == "openvla" and tuple(int(x) for x in v["mujoco"].split(".")[:3]) >= (3, 3, 3):
+        print(f"warning: mujoco {v['mujoco']} renders LIBERO darker than the mujoco the public OpenVLA LIBERO "
+              "checkpoints were trained with; they lose ~18 points of success there (openvla#282). "
+              "mujoco 2.3.7 (requirements.txt) does not.", file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -521,6 +568,7 @@ def main(argv=None):
     envs, instruction, init_states = make_env_group(args.task, args.num_envs, args.camera_res, args.seed, args.serial_envs)
     optimizer = torch.optim.AdamW([p for p in policy.model.parameters() if p.requires_grad], lr=args.lr)
     prompt = policy.prompt_ids(instruction)
+    report_setup(policy)
     start = load_checkpoint(latest_checkpoint(out), policy, optimizer) if args.resume else 0
     print(f"task {args.task}: '{instruction}' | M={args.num_envs} a1={args.a1:g} a2={args.a2:g} beta={args.beta:g} "
           f"| model {args.model} on {device} | episodes {start}..{args.episodes} | out {out}")
@@ -555,7 +603,8 @@ def main(argv=None):
                     f"last good checkpoint: {latest_checkpoint(out)}; rerun with --resume", code=1)
             t1 = time.perf_counter()
             try:
-                loss, kl = tgrpo_update(policy, optimizer, prompt, batch, args.a1, args.a2, args.beta, args.clip_eps)
+                loss, kl = tgrpo_update(policy, optimizer, prompt, batch, args.a1, args.a2, args.beta, args.clip_eps,
+                                        args.micro_batch)
             except FloatingPointError as e:
                 die(f"episode {ep + 1}: {e}; stopped without saving it. Last good checkpoint: "
                     f"{latest_checkpoint(out)}", code=1)
