@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -164,14 +165,13 @@ def test_prompt_format(policy):
     assert policy.action_id0 == len(t) - 256
 
 
-def test_shipped_checkpoint_is_trained_and_follows_the_expert(policy, tmp_path):
-    """The committed default is the SFT checkpoint: on frames of a fixed eval init state (never in
-    its demos) its greedy actions point the way the scripted expert moves."""
-    curve = json.loads((HERE / "default_policy" / "sft_loss.json").read_text())["loss"]
-    assert np.mean(curve[-20:]) < 0.5 * np.mean(curve[:5])
-    # Render in a child process: this one must never hold a GL context, because the env workers
-    # of later tests are forked from it and would inherit it (they hang in mesa otherwise).
-    frames_file = tmp_path / "frames.npz"
+@pytest.fixture(scope="module")
+def expert_frames(tmp_path_factory):
+    """60 real agentview frames of Task 4 (eval init state 3, never in the default's demos) along the
+    scripted expert's hover, descent, close and lift, with the expert's actions and the instruction.
+    Rendered in a child process: this one must never hold a GL context, because the env workers
+    of later tests are forked from it and would inherit it (they hang in mesa otherwise)."""
+    frames_file = tmp_path_factory.mktemp("frames") / "frames.npz"
     script = f"""
 import numpy as np
 from make_default import ScriptedExpert, make_env
@@ -182,7 +182,7 @@ obs = env.set_init_state(init_states[3])
 for _ in range(10):
     obs, _, _, _ = env.step([0, 0, 0, 0, 0, 0, -1])
 expert, frames, labels = ScriptedExpert(target_for_task({TASK4})), [], []
-for _ in range(60):                                     # hover, descend, close, lift
+for _ in range(60):
     a = expert(env)
     frames.append(obs["agentview_image"]), labels.append(a)
     obs, _, _, _ = env.step(a)
@@ -191,7 +191,15 @@ np.savez("{frames_file}", frames=np.array(frames), labels=np.array(labels), lang
     r = subprocess.run([sys.executable, "-c", script], cwd=HERE, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     data = np.load(frames_file)
-    frames, labels, language = list(data["frames"]), data["labels"], str(data["language"])
+    return list(data["frames"]), data["labels"], str(data["language"])
+
+
+def test_shipped_checkpoint_is_trained_and_follows_the_expert(policy, expert_frames):
+    """The committed default is the SFT checkpoint: on frames of a fixed eval init state (never in
+    its demos) its greedy actions point the way the scripted expert moves."""
+    curve = json.loads((HERE / "default_policy" / "sft_loss.json").read_text())["loss"]
+    assert np.mean(curve[-20:]) < 0.5 * np.mean(curve[:5])
+    frames, labels, language = expert_frames
     pv = tgrpo.preprocess_frames(frames, policy.image_processor)
     with policy.model.disable_adapter():
         k, _, _ = tgrpo.sample_actions(policy, policy.prompt_ids(language), pv, greedy=True)
@@ -209,12 +217,12 @@ def test_sampling_logp_matches_teacher_forcing_and_ref(policy):
     pv = torch.randn(3, 3, *[policy.model.config.vision_config.image_size] * 2)
     k, logp_old, ent = tgrpo.sample_actions(policy, prompt, pv)
     assert k.shape == (3, 7) and k.min() >= 0 and k.max() < 256
-    _, logits = tgrpo.decode_actions(policy, prompt, pv, k)
-    logp = tgrpo.action_logp(logits, k)
-    assert torch.allclose(torch.exp(logp - logp_old), torch.ones(3), atol=1e-4)   # ratio 1 before any update
+    # The update's forward (with grad) is the sampling forward: the ratio of Eq. 9 is exactly 1.
+    logp = tgrpo.action_logp(tgrpo.decode_actions(policy, prompt, pv, k)[1], k)
+    assert logp.requires_grad and torch.equal(logp.detach(), logp_old)
     with torch.no_grad(), policy.model.disable_adapter():
         ref = tgrpo.action_logp(tgrpo.decode_actions(policy, prompt, pv, k)[1], k)
-    assert torch.allclose(ref, logp, atol=1e-5)                                   # KL 0 before any update
+    assert torch.equal(ref, logp.detach())                                        # KL 0 before any update
     assert (ent > 0).all() and (ent <= 7 * math.log(256) + 1e-4).all()
     g, _, _ = tgrpo.sample_actions(policy, prompt, pv, greedy=True)
     assert torch.equal(g, tgrpo.sample_actions(policy, prompt, pv, greedy=True)[0])
@@ -250,6 +258,55 @@ def test_update_moves_logp_with_the_advantage(policy):
     batch["logp_old"][0, 0] = float("nan")
     with pytest.raises(FloatingPointError):
         tgrpo.tgrpo_update(policy, opt, prompt, batch, 0.35, 0.65, 0.04, None)
+
+
+class _GradRecorder:
+    """Stands in for the optimizer in tgrpo_update: records each step's LoRA gradients, never moves them."""
+
+    def __init__(self, model):
+        self.params = [q for n, q in model.named_parameters() if q.requires_grad]
+        self.grads = []
+
+    def zero_grad(self, set_to_none=True):
+        for q in self.params:
+            q.grad = None
+
+    def step(self):
+        self.grads.append(torch.cat([q.grad.flatten() for q in self.params]).clone())
+
+
+def micro_batch_gradients(policy, pixel_values, seed=3):
+    """tgrpo_update's per-step gradients (T = 2, M = 4) with the whole group and with micro-batches
+    of 1 and 3 (3 leaves a remainder chunk of 1). LoRA B is randomised first so that every LoRA
+    matrix, A included, gets a gradient."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for n, q in policy.model.named_parameters():
+            if "lora_B" in n:
+                q.normal_(0, 0.02)
+    prompt = policy.prompt_ids("pick up the bbq sauce and place it in the basket")
+    pvs = [pixel_values[:4], pixel_values[4:8]]
+    toks, olds = zip(*[tgrpo.sample_actions(policy, prompt, pv)[:2] for pv in pvs])
+    batch = dict(rewards=torch.tensor([[16.0, 4], [-2, 2], [4, 4], [-4, 8]]), tokens=list(toks),
+                 logp_old=torch.stack(olds, 1), pixel_values=pvs)
+    out = {}
+    for mb in (0, 1, 3):
+        rec = _GradRecorder(policy.model)
+        tgrpo.tgrpo_update(policy, rec, prompt, batch, 0.35, 0.65, 0.04, None, micro_batch=mb)
+        out[mb] = torch.stack(rec.grads)                     # (T, n_lora_params)
+    return out
+
+
+def test_micro_batches_give_the_whole_group_gradient(policy):
+    size = policy.model.config.vision_config.image_size
+    g = micro_batch_gradients(policy, torch.randn(8, 3, size, size, generator=torch.Generator().manual_seed(0)))
+    assert (g[0].abs().sum(1) > 0).all()                     # every step has a gradient
+    for mb in (1, 3):
+        assert torch.allclose(g[mb], g[0], rtol=1e-4, atol=1e-6 * g[0].abs().max()), (mb, (g[mb] - g[0]).abs().max())
+    with torch.no_grad():                                    # back to the initial adapter (B = 0)
+        for n, q in policy.model.named_parameters():
+            if "lora_B" in n:
+                q.zero_()
 
 
 # ----------------------------------------------------------------------------- reward.py on real LIBERO
@@ -556,3 +613,238 @@ def test_sft_command_without_demos_exits_with_a_message(tmp_path):
     r = subprocess.run([sys.executable, str(HERE / "make_default.py"), "sft", "--demos", str(tmp_path),
                         "--out", str(tmp_path / "ckpt")], capture_output=True, text=True, timeout=600)
     assert r.returncode != 0 and "no task*.npz" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+
+
+# ----------------------------------------------------------------------------- OpenVLA's own model code
+# A tiny, randomly initialised OpenVLA built from OpenVLA's own remote code runs through the same lines
+# of tgrpo.py as OpenVLA-7B. OPENVLA_CODE names a directory holding configuration_prismatic.py,
+# modeling_prismatic.py and processing_prismatic.py (any openvla-7b checkpoint directory; CI uses
+# ../shared/openvla_hf). OpenVLA's code needs timm and torchvision, which stay out of the default
+# path's env (README, "Running the paper's setting on a GPU"): OPENVLA_PYTHON names an interpreter
+# that has them. In any other interpreter, test_openvla_code_path runs the openvla tests in that one.
+OPENVLA_CODE = os.environ.get("OPENVLA_CODE")
+OPENVLA_PYTHON = os.environ.get("OPENVLA_PYTHON", sys.executable)
+OPENVLA_FILES = ("configuration_prismatic.py", "modeling_prismatic.py", "processing_prismatic.py")
+HAS_OPENVLA_DEPS = all(importlib.util.find_spec(m) for m in ("timm", "torchvision"))
+HOW_TO_ENABLE = ("set OPENVLA_CODE to a directory with OpenVLA's " + ", ".join(OPENVLA_FILES) +
+                 " (e.g. an openvla-7b checkpoint) and OPENVLA_PYTHON to a python with the OpenVLA extras "
+                 "(README, 'Running the paper's setting on a GPU')")
+needs_openvla = pytest.mark.skipif(not (OPENVLA_CODE and HAS_OPENVLA_DEPS), reason="OpenVLA tests: " + HOW_TO_ENABLE)
+
+
+def build_tiny_openvla(code_dir, out):
+    """A ~50M-parameter OpenVLA checkpoint in `out`, written by OpenVLA's own classes: two ViT-S/14
+    towers (DINOv2 + SigLIP geometry: 256 patches at 224 px, fused 6-channel input), OpenVLA's
+    projector, a 2-layer Llama of width 64 with OpenVLA's vocabulary layout (32000 ids + pad to
+    32064; actions = the last 256 ids), LIBERO-Object norm stats, bf16. Loaded like openvla-7b."""
+    import importlib
+    pkg = Path(out).parent / "openvla_remote_code"            # the remote code is a package (relative imports)
+    pkg.mkdir(parents=True, exist_ok=True)
+    for f in OPENVLA_FILES:
+        (pkg / f).write_bytes((Path(code_dir) / f).read_bytes())
+    (pkg / "__init__.py").write_text("")
+    sys.path.insert(0, str(pkg.parent))
+    cp, mp, pp = (importlib.import_module(f"openvla_remote_code.{f[:-3]}") for f in OPENVLA_FILES)
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import LlamaTokenizerFast
+    words = ["<unk>", "<s>", "</s>"] + sorted({w for w in ("In : What action should the robot take to ? Out : pick up "
+                                                          "the and place it in basket bbq sauce").split()})
+    vocab = {w: i for i, w in enumerate(words + [f"<t{i}>" for i in range(len(words), 32000)])}
+    vocab["\u2581"] = vocab.pop("<t29871>")                    # 29871: Llama's lone-space token
+    vocab = dict(sorted(vocab.items(), key=lambda kv: kv[1]))
+    tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.Whitespace()
+    tk.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    tok = LlamaTokenizerFast(tokenizer_object=tk, unk_token="<unk>", bos_token="<s>", eos_token="</s>", legacy=True)
+    tok.add_special_tokens({"pad_token": "<PAD>"})             # id 32000, as in OpenVLA
+    stats = {"libero_object": {"action": {"q01": [-0.8, -0.7, -0.9, -0.1, -0.2, -0.3, 0.0],
+                                          "q99": [0.9, 0.8, 0.9, 0.1, 0.2, 0.3, 1.0], "mask": [True] * 6 + [False]}}}
+    cfg = cp.OpenVLAConfig(
+        vision_backbone_id="dinosiglip-vit-so-224px", llm_backbone_id="llama2-7b-pure", arch_specifier="no-align+fused-gelu-mlp",
+        use_fused_vision_backbone=True, image_resize_strategy="resize-naive", norm_stats=stats, n_action_bins=256,
+        timm_model_ids=["vit_small_patch14_reg4_dinov2", "vit_small_patch14_dinov2"],   # saved keys override the ids
+        text_config=dict(vocab_size=32064, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=4, max_position_embeddings=512, pad_token_id=32000),
+        pad_token_id=32000, pad_to_multiple_of=64, torch_dtype="bfloat16")
+    torch.manual_seed(0)
+    model = mp.OpenVLAForActionPrediction(cfg)
+    with torch.no_grad():
+        # predict_action takes the argmax over the whole vocabulary, ours over the 256 action ids; a
+        # random model prefers other ids, so zero their rows and scale the action rows up.
+        w = model.language_model.lm_head.weight
+        w[:31744], w[32000:] = 0, 0
+        w[31744:32000] *= 20
+    cp.OpenVLAConfig.register_for_auto_class()
+    mp.OpenVLAForActionPrediction.register_for_auto_class("AutoModelForVision2Seq")
+    pp.PrismaticImageProcessor.register_for_auto_class("AutoImageProcessor")
+    pp.PrismaticProcessor.register_for_auto_class("AutoProcessor")
+    images = pp.PrismaticImageProcessor(
+        use_fused_vision_backbone=True, image_resize_strategy="resize-naive", input_sizes=[[3, 224, 224]] * 2,
+        interpolations=["bicubic", "bicubic"], means=[[0.485, 0.456, 0.406], [0.5, 0.5, 0.5]],
+        stds=[[0.229, 0.224, 0.225], [0.5, 0.5, 0.5]])
+    model.to(torch.bfloat16).save_pretrained(out)
+    pp.PrismaticProcessor(image_processor=images, tokenizer=tok).save_pretrained(out)
+    return Path(out)
+
+
+@pytest.mark.skipif(HAS_OPENVLA_DEPS, reason="this interpreter has OpenVLA's extras: the openvla tests run here directly")
+def test_openvla_code_path(tmp_path):
+    """Runs the openvla tests below in OPENVLA_PYTHON, the env with OpenVLA's extras."""
+    if not OPENVLA_CODE:
+        pytest.skip("OpenVLA's own model code is not tested: " + HOW_TO_ENABLE)
+    missing = [f for f in OPENVLA_FILES if not (Path(OPENVLA_CODE) / f).exists()]
+    assert not missing, f"OPENVLA_CODE={OPENVLA_CODE} lacks {missing}"
+    env = {**os.environ, "OPENVLA_CODE": str(Path(OPENVLA_CODE).resolve())}
+    probe = subprocess.run([OPENVLA_PYTHON, "-c", "import timm, torchvision"], capture_output=True, text=True)
+    if "torchvision::nms does not exist" in probe.stderr:
+        # CPU-only torch beside PyPI's CUDA-built torchvision (shared/notes): its compiled ops do not
+        # load, and OpenVLA only needs its Python transforms. Skip registering the ops; never on a GPU.
+        (tmp_path / "sitecustomize.py").write_text(
+            "import sys, types\nsys.modules.setdefault('torchvision._meta_registrations', "
+            "types.ModuleType('torchvision._meta_registrations'))\n")
+        env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
+        probe = subprocess.run([OPENVLA_PYTHON, "-c", "import timm, torchvision"], capture_output=True, text=True, env=env)
+    assert probe.returncode == 0, f"OPENVLA_PYTHON={OPENVLA_PYTHON} cannot import timm and torchvision:\n{probe.stderr[-2000:]}"
+    t0 = time.time()
+    r = subprocess.run([OPENVLA_PYTHON, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", str(Path(__file__)),
+                        "-k", "openvla_ and not openvla_code_path", "--basetemp", str(tmp_path / "inner")],
+                       cwd=HERE, capture_output=True, text=True, env=env, timeout=3000)
+    print(r.stdout[-3000:], f"\nopenvla tests: {time.time() - t0:.0f} s")
+    assert r.returncode == 0 and " passed" in r.stdout and "skipped" not in r.stdout, r.stdout[-6000:] + r.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def tiny_openvla(tmp_path_factory):
+    return build_tiny_openvla(OPENVLA_CODE, tmp_path_factory.mktemp("openvla") / "tiny-openvla")
+
+
+@pytest.fixture(scope="module")
+def openvla_policy(tiny_openvla):
+    torch.manual_seed(0)
+    return tgrpo.load_policy(str(tiny_openvla), lora_rank=8, device="cpu")
+
+
+@needs_openvla
+def test_openvla_greedy_actions_equal_predict_action(openvla_policy, expert_frames):
+    """On real LIBERO frames, the greedy action of our batched decoding (what evaluate() sends to the
+    env) equals OpenVLA's own predict_action, one frame at a time, after OpenVLA's LIBERO gripper
+    mapping ([0, 1] -> [-1, 1], binarize, flip), in all 7 dims."""
+    frames, _, language = expert_frames
+    pol = openvla_policy
+    prompt = pol.prompt_ids(language)
+    # 20 states of the episode, plus 12 noise images: a random network maps similar frames to similar
+    # actions, and the noise makes the greedy actions differ, so the comparison can fail.
+    noise = np.random.default_rng(0).integers(0, 256, (12, *frames[0].shape), dtype=np.uint8)
+    pv = tgrpo.preprocess_frames(frames[::3] + list(noise), pol.image_processor)
+    k, _, _ = tgrpo.sample_actions(pol, prompt, pv, greedy=True)
+    ours = to_env_action(action_tokens_to_values(k.numpy()), pol.stats)
+    theirs = []
+    with torch.no_grad():
+        base = pol.model.get_base_model()
+        for i in range(len(pv)):
+            a = np.asarray(base.predict_action(input_ids=prompt[None], pixel_values=pv[i:i + 1].to(torch.bfloat16),
+                                               unnorm_key="libero_object", do_sample=False), dtype=float)
+            a[-1] = -np.sign(2 * a[-1] - 1)
+            theirs.append(a)
+    theirs = np.array(theirs)
+    equal = int((ours == theirs).sum())
+    print(f"greedy parity with predict_action: {equal}/{theirs.size} dims equal")
+    assert equal == theirs.size, np.argwhere(ours != theirs)
+    assert len({tuple(r) for r in k.tolist()}) >= 10         # many different actions were compared
+
+
+@needs_openvla
+def test_openvla_ratio_is_one_before_the_update_and_ref_is_the_base_model(openvla_policy, tiny_openvla, expert_frames):
+    """Eq. 9: pi_old recorded while sampling equals pi_theta as the update computes it (with grad)
+    before any optimizer step; inside disable_adapter() the log-prob is the loaded base model's,
+    before and after an update that moves the LoRA weights."""
+    from transformers import AutoModelForVision2Seq
+    frames, _, language = expert_frames
+    pol = openvla_policy
+    prompt = pol.prompt_ids(language)
+    pv = tgrpo.preprocess_frames(frames[1::3], pol.image_processor)[:16]
+    base = SimpleNamespace(**{**vars(pol), "model": AutoModelForVision2Seq.from_pretrained(
+        tiny_openvla, trust_remote_code=True, torch_dtype=torch.bfloat16).eval()})
+    base.decode_step = lambda ids, past: base.model.language_model(input_ids=ids, past_key_values=past, use_cache=True)
+
+    def logps(p, pvs, toks, ref=False):
+        with torch.no_grad():
+            if ref:
+                with p.model.disable_adapter():
+                    return torch.cat([tgrpo.action_logp(tgrpo.decode_actions(p, prompt, x, t)[1], t) for x, t in zip(pvs, toks)])
+            return torch.cat([tgrpo.action_logp(tgrpo.decode_actions(p, prompt, x, t)[1], t) for x, t in zip(pvs, toks)])
+
+    torch.manual_seed(4)
+    pvs = list(pv.split(4))                                           # 4 groups of M = 4
+    toks, olds = zip(*[tgrpo.sample_actions(pol, prompt, x)[:2] for x in pvs])
+    gaps = []
+    for x, t, old in zip(pvs, toks, olds):
+        new = tgrpo.action_logp(tgrpo.decode_actions(pol, prompt, x, t)[1], t)   # the update's forward, with grad
+        assert new.requires_grad
+        gaps.append((new.detach() - old).abs().max().item())
+    print(f"|log pi_theta - log pi_old| before the first update: max {max(gaps):.3g} over {len(pv)} samples")
+    assert max(gaps) == 0.0
+    assert torch.equal(logps(pol, pvs, toks, ref=True), logps(base, pvs, toks))
+
+    before = {n: q.detach().clone() for n, q in pol.model.named_parameters() if "lora_" in n}
+    batch = dict(rewards=torch.tensor([[16.0], [-2.0], [-2.0], [-2.0]]), tokens=[toks[0]],
+                 logp_old=olds[0][:, None], pixel_values=[pvs[0]])
+    opt = torch.optim.AdamW([q for q in pol.model.parameters() if q.requires_grad], lr=1e-2)
+    tgrpo.tgrpo_update(pol, opt, prompt, batch, 0.35, 0.65, 0.04, None)
+    changed = [n for n, q in pol.model.named_parameters() if "lora_B" in n and not torch.equal(q, before[n])]
+    assert changed and all("language_model" in n for n in changed)   # LoRA lives in the LLM only
+    after = logps(pol, [pvs[0]], [toks[0]])
+    assert after[0] > olds[0][0] and (after - olds[0])[0] > (after - olds[0])[1:].max()   # positive advantage: likelier
+    assert torch.equal(logps(pol, pvs, toks, ref=True), logps(base, pvs, toks))           # pi_ref did not move
+    with torch.no_grad():
+        for n, q in pol.model.named_parameters():
+            if n in before:
+                q.copy_(before[n])
+
+
+@needs_openvla
+def test_openvla_micro_batches_give_the_whole_group_gradient(openvla_policy, expert_frames):
+    frames, _, _ = expert_frames
+    pv = tgrpo.preprocess_frames(frames[2::7][:8], openvla_policy.image_processor)
+    g = micro_batch_gradients(openvla_policy, pv)
+    assert (g[0].abs().sum(1) > 0).all()
+    for mb in (1, 3):       # bf16 activations: a chunk is a different batch shape, so equal up to bf16 rounding
+        rel = ((g[mb] - g[0]).norm(dim=1) / g[0].norm(dim=1)).max().item()
+        print(f"micro-batch {mb}: relative gradient difference {rel:.2e}")
+        assert rel < 2e-2, rel
+    with torch.no_grad():
+        for n, q in openvla_policy.model.named_parameters():
+            if "lora_B" in n:
+                q.zero_()
+
+
+@needs_openvla
+def test_openvla_end_to_end_train_resume_eval(tiny_openvla, tmp_path):
+    """The issue's command on OpenVLA's own code: M = 2, 2 episodes, an evaluation, --resume; the
+    adapter is saved and loads with peft's PeftModel.from_pretrained onto the base checkpoint."""
+    from peft import PeftModel
+    from transformers import AutoModelForVision2Seq
+    out = tmp_path / "run"
+    common = ["--task", "4", "--model", str(tiny_openvla), "--num-envs", "2", "--max-steps", "4", "--eval-trials", "2",
+              "--eval-max-steps", "4", "--camera-res", "128", "--micro-batch", "1", "--out", str(out)]
+    r = _run(*common, "--episodes", "1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "timm 0.9.10" in r.stdout and "dtype bfloat16" in r.stdout, r.stdout
+    r = _run(*common, "--episodes", "2", "--resume")
+    assert r.returncode == 0, r.stderr[-3000:]
+    print(r.stdout)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [row["episode"] for row in rows] == [1, 2] and all(math.isfinite(row["loss"]) for row in rows)
+    evals = [json.loads(line) for line in (out / "eval.jsonl").read_text().splitlines()]
+    assert [(e["episode"], e["trials"], e["decoding"]) for e in evals] == [(1, 2, "greedy"), (2, 2, "greedy")]
+    ckpt = out / "ckpt_ep0002"
+    from safetensors.torch import load_file
+    saved = load_file(str(ckpt / "adapter_model.safetensors"))
+    base = AutoModelForVision2Seq.from_pretrained(tiny_openvla, trust_remote_code=True, torch_dtype=torch.bfloat16)
+    loaded = PeftModel.from_pretrained(base, ckpt)
+    state = {n: q for n, q in loaded.named_parameters() if "lora_" in n}
+    assert len(state) == len(saved) > 0
+    for n, v in saved.items():
+        assert torch.equal(state[n.replace(".weight", ".default.weight")], v)
+    moved = any(torch.count_nonzero(v) > 0 for n, v in saved.items() if "lora_B" in n)
+    assert moved == any(row["reward_std"] > 0 for row in rows), rows     # zero advantages leave B at 0
