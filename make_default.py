@@ -91,8 +91,8 @@ class ScriptedExpert:
 
     HAND = np.array([0.10, 0.03])    # Panda hand half-extents (m) along the eef x (finger) and y axes; measured 0.10, 0.032
 
-    def __init__(self, target, basket="basket_1"):
-        self.target, self.basket = target, basket
+    def __init__(self, target, basket="basket_1", release_z=0.20):
+        self.target, self.basket, self.release_z = target, basket, release_z   # eef height of the release
         self.phase, self.steps, self.anchor, self.orientation, self.last_z = 0, 0, None, None, None
         self.offset = None
 
@@ -143,7 +143,7 @@ class ScriptedExpert:
             "close": (self.anchor, 1, -1),
             "lift": (np.r_[self.anchor[:2], 0.30], 1, 0.01),
             "carry": (np.r_[basket[:2], 0.30], 1, 0.01),
-            "lower": (np.r_[basket[:2], 0.20], 1, 0.01),
+            "lower": (np.r_[basket[:2], self.release_z], 1, 0.01),
             "release": (self.anchor, -1, -1),
         }[name]
         err = self.orientation @ rot.T              # hold the starting yaw (small-angle error about z)

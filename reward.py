@@ -3,11 +3,18 @@
     stage 0  far from the target                      -2
     stage 1  approaching the target                    2
     stage 2  ready to grasp                            4
-    stage 3  target grasped and lifted                 8  (+2 near the basket, +2 above it)
+    stage 3  target lifted (or let go over the basket) 8  (+2 near the basket, +2 over it)
     stage 4  target in the basket (task success)      16
-    dropped after being lifted (not over the basket)  -4
+    the step a lifted target is dropped away from the basket: -4
 
-Every step inside a stage gets the same value (Sec. 3.3: "discrete scores to each stage").
+Every step inside a stage gets the same value (Sec. 3.3: "discrete scores to each stage"), and
+"the reward value increases progressively with each stage, and completing the task yields a
+significantly higher reward" (A.3). Invariants, each tested on the real env (test_tgrpo.py):
+  1. along a successful placement the reward never decreases from the first lift to success,
+     however high over the basket the target is let go (it falls into the basket at 12, not 4);
+  2. success (16) pays more than any other step (at most 12), so a successful trajectory sums
+     to more than any continuation of it that keeps hovering over the basket instead;
+  3. after a drop, going back to the target and grasping it again pays more than staying away.
 The paper publishes no thresholds; the ones below are ours, each with the reason for its value.
 Reads privileged simulator state, so it needs the env object LIBERO's constructors return
 (OffScreenRenderEnv / ControlEnv); nothing here imports libero or mujoco.
@@ -30,14 +37,15 @@ GRASP_DIST = 0.05
 # 5 cm above the height where the object rested: clearly off the floor, yet well below the
 # ~0.20 m a carry needs, so a lift is rewarded as soon as it happens.
 LIFT_HEIGHT = 0.05
-# Object-to-basket horizontal distance. The basket is ~0.15 m wide: within 0.15 m the object
-# is next to it, within 0.05 m it is over the inner region and a release drops it in.
+# Object-to-basket horizontal distance within which the carry is "near the basket" (the basket
+# is ~0.15 m wide). "Over the basket" is not a radius: it is the horizontal extent of LIBERO's own
+# success region (basket_1_contain_region, +-6 cm), so an object let go there falls into the
+# region where success is checked.
 NEAR_BASKET_XY = 0.15
-ABOVE_BASKET_XY = 0.05
 
 STAGE_REWARDS = (-2.0, 2.0, 4.0, 8.0, 16.0)
 NEAR_BASKET_BONUS = 2.0
-ABOVE_BASKET_BONUS = 2.0
+OVER_BASKET_BONUS = 2.0
 DROP_PENALTY = -4.0
 
 
@@ -48,8 +56,16 @@ def target_for_task(task):
     return TASK_TARGETS[task - 1]
 
 
+def over_region(env, site, point):
+    """Is `point` (3,) inside the horizontal extent of LIBERO site object `site`? The same box as
+    LIBERO's in_box check of the 'In' predicate, without its height limits."""
+    e = env.env
+    half = np.abs(e.sim.data.get_site_xmat(site) @ e.object_sites_dict[site].size)
+    return bool(np.all(np.abs(point[:2] - e.sim.data.get_site_xpos(site)[:2]) < half[:2]))
+
+
 class PickAndPlaceInBasketReward:
-    """Algorithm 2. One instance per env: it remembers whether its target was lifted."""
+    """Algorithm 2. One instance per env: it remembers whether its target is being carried."""
 
     def __init__(self, target, basket=BASKET):
         self.target, self.basket = target, basket
@@ -58,7 +74,7 @@ class PickAndPlaceInBasketReward:
     def reset(self):
         """Forget the previous episode. Call after every env reset / set_init_state."""
         self.rest_z = None       # lowest height the target was seen at while not held
-        self.was_lifted = False
+        self.carrying = False    # lifted, and not dropped since
 
     def __call__(self, env):
         """env: LIBERO ControlEnv/OffScreenRenderEnv. Returns (reward, info)."""
@@ -75,29 +91,33 @@ class PickAndPlaceInBasketReward:
         # the minimum seen while the object is not held, not the first reading.
         if not grasped:
             self.rest_z = obj[2] if self.rest_z is None else min(self.rest_z, obj[2])
-        rest_z = obj[2] if self.rest_z is None else self.rest_z
         dist = float(np.linalg.norm(eef - obj))
         basket_xy = float(np.linalg.norm(obj[:2] - basket[:2]))
-        height = float(obj[2] - rest_z)
+        height = float(obj[2] - self.rest_z) if self.rest_z is not None else 0.0
+        over_basket = over_region(env, f"{self.basket}_contain_region", obj)
         lifted = grasped and height > LIFT_HEIGHT
-        above_basket = basket_xy < ABOVE_BASKET_XY
+        self.carrying = self.carrying or lifted
+        # Algorithm 2 leaves open what "dropped" means. Ours: the step on which a carried target
+        # leaves the gripper away from the basket (an event, paid once). Paying -4 on every step
+        # until a re-grasp would pay going back to the target exactly as much as giving up.
+        dropped = self.carrying and not grasped and not over_basket and not success
+        if dropped:
+            self.carrying = False
+        # Lowered into the basket or let go over it, the target is still on its way to success:
+        # it keeps the carry's value instead of falling back to the approach stages (invariant 1).
+        placing = self.carrying and over_basket
 
-        if not lifted:
-            stage = 0 if dist > APPROACH_DIST else 1 if dist > GRASP_DIST else 2
-            reward = STAGE_REWARDS[stage]
-        else:
-            stage, reward = 3, STAGE_REWARDS[3]
-            reward += NEAR_BASKET_BONUS * (basket_xy < NEAR_BASKET_XY)
-            reward += ABOVE_BASKET_BONUS * above_basket
         if success:
             stage, reward = 4, STAGE_REWARDS[4]
-        # Letting go over the basket is the task, not a drop.
-        dropped = self.was_lifted and not grasped and not above_basket and not success
-        if dropped:
-            reward = DROP_PENALTY
-        self.was_lifted = self.was_lifted or lifted
+        elif dropped:
+            stage, reward = 0, DROP_PENALTY
+        elif lifted or placing:
+            stage = 3
+            reward = STAGE_REWARDS[3] + NEAR_BASKET_BONUS * (basket_xy < NEAR_BASKET_XY) + OVER_BASKET_BONUS * over_basket
+        else:
+            stage = 0 if dist > APPROACH_DIST else 1 if dist > GRASP_DIST else 2
+            reward = STAGE_REWARDS[stage]
 
-        info = dict(stage=stage, dist_to_target=dist, dist_to_basket_xy=basket_xy,
-                    height=height, grasped=grasped, lifted=lifted,
-                    above_basket=above_basket, dropped=dropped, success=success)
+        info = dict(stage=stage, dist_to_target=dist, dist_to_basket_xy=basket_xy, height=height,
+                    grasped=grasped, lifted=lifted, over_basket=over_basket, dropped=dropped, success=success)
         return float(reward), info

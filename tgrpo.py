@@ -367,14 +367,15 @@ def sample_actions(policy, prompt, pixel_values, greedy=False):
 # ----------------------------------------------------------------------------- rollout
 def rollout_group(envs, policy, prompt, start_state, max_steps, settle_steps, greedy=False):
     """Algorithm 1, line 2: M trajectories from one start state until any env succeeds or max_steps.
-    Returns a dict of rewards (M, T), tokens (T, M, 7), logp_old (M, T), pixel_values [T x (M, ...)]."""
+    Returns a dict of rewards (M, T), tokens (T, M, 7), logp_old (M, T), pixel_values [T x (M, ...)],
+    and drops: how many (env, step) pairs paid the drop penalty."""
     m = len(envs)
     envs.reset()        # clears controller/gripper state that set_init_state does not restore
     obs = envs.set_init_state([start_state] * m)
     noop = np.array([[0, 0, 0, 0, 0, 0, -1.0]] * m)      # gripper open, as OpenVLA's eval waits
     for _ in range(settle_steps):
         obs, _, _, _ = envs.step(noop)
-    rewards, tokens, logps, ents, pvs, stages = [], [], [], [], [], []
+    rewards, tokens, logps, ents, pvs, stages, drops = [], [], [], [], [], [], 0
     t_env = t_pol = 0.0
     success = np.zeros(m, dtype=bool)
     from tqdm import tqdm
@@ -389,12 +390,13 @@ def rollout_group(envs, policy, prompt, start_state, max_steps, settle_steps, gr
         rewards.append(torch.as_tensor(r, dtype=torch.float32))
         tokens.append(k), logps.append(logp), ents.append(ent), pvs.append(pv)
         stages.append([i["stage"] for i in info])
+        drops += sum(i["dropped"] for i in info)
         success |= np.asarray(done, dtype=bool)
         if success.any():                                  # the group ends together (A.1.2)
             break
     return dict(rewards=torch.stack(rewards, 1), tokens=tokens, logp_old=torch.stack(logps, 1),
                 entropy=torch.stack(ents, 1), pixel_values=pvs, success=success,
-                max_stage=int(np.max(stages)), t_env=t_env, t_policy=t_pol)
+                max_stage=int(np.max(stages)), drops=drops, t_env=t_env, t_policy=t_pol)
 
 
 # ----------------------------------------------------------------------------- update
@@ -612,7 +614,7 @@ def main(argv=None):
             R = batch["rewards"].sum(1)
             row = dict(episode=ep + 1, steps=batch["rewards"].shape[1], reward_mean=R.mean().item(),
                        reward_std=R.std().item(), successes=int(batch["success"].sum()), group=args.num_envs,
-                       max_stage=batch["max_stage"], logp=batch["logp_old"].mean().item(),
+                       max_stage=batch["max_stage"], drops=batch["drops"], logp=batch["logp_old"].mean().item(),
                        entropy=batch["entropy"].mean().item(), kl=kl, loss=loss,
                        time_env=batch["t_env"], time_policy=batch["t_policy"], time_update=t2 - t1,
                        time_episode=t2 - t0)
@@ -620,7 +622,7 @@ def main(argv=None):
             with open(out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
             tqdm.write(f"ep {ep + 1:3d} | T {row['steps']:3d} | R {row['reward_mean']:8.1f} +- {row['reward_std']:6.1f} "
-                       f"| succ {row['successes']}/{args.num_envs} | stage {row['max_stage']} | logp {row['logp']:7.2f} "
+                       f"| succ {row['successes']}/{args.num_envs} | stage {row['max_stage']} | drops {row['drops']} | logp {row['logp']:7.2f} "
                        f"| ent {row['entropy']:6.2f} | kl {kl:.2e} | loss {loss:+.2e} "
                        f"| env {row['time_env']:.0f}s pol {row['time_policy']:.0f}s upd {row['time_update']:.0f}s")
             if args.eval_every and args.eval_trials and (ep + 1) % args.eval_every == 0 and ep + 1 < args.episodes:
