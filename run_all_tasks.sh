@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# TGRPO on all ten LIBERO-Object tasks with the paper's Table 3 (a1, a2), then one results table
-# beside the paper's TGRPO row of Table 1.
+# TGRPO on the ten LIBERO-Object tasks with the paper's Table 3 (a1, a2), then one results table
+# beside the paper's TGRPO row of Table 1, built from whatever task results are in OUT.
 #
 #   ./run_all_tasks.sh                          # paper defaults, embedded CPU policy
 #   ./run_all_tasks.sh --model /path/to/openvla-7b-finetuned-libero-object --seed 1
+#   TASKS="1 5 9" ./run_all_tasks.sh ...        # a subset, e.g. one node of a cluster
+#   TASKS= ./run_all_tasks.sh                   # no runs: only the table from OUT
 #
 # Extra flags go to every tgrpo.py run. With GPUs (nvidia-smi), tasks are spread over them, one
 # process per GPU at a time; on CPU they run in turn. OUT=dir sets where runs and the table go.
@@ -22,14 +24,20 @@ run_task() {   # task gpu [extra flags]; gpu "" = CPU (robosuite's EGL chokes on
     --out "$OUT/task$t" "$@" > "$OUT/task$t.log" 2>&1 || echo "task $t FAILED (see $OUT/task$t.log)"
 }
 
+TASKS=(${TASKS-1 2 3 4 5 6 7 8 9 10})
+for t in "${TASKS[@]}"; do
+  [[ $t =~ ^([1-9]|10)$ ]] || { echo "run_all_tasks.sh: TASKS holds '$t'; tasks are 1..10" >&2; exit 2; }
+done
 ngpu=$( (nvidia-smi -L 2>/dev/null || true) | grep -c '^GPU' || true)
 if [ "$ngpu" -gt 0 ]; then
-  for g in $(seq 0 $((ngpu - 1))); do          # GPU g runs tasks g+1, g+1+ngpu, ... in turn
-    ( for t in $(seq $((g + 1)) "$ngpu" 10); do run_task "$t" "$g" "$@"; done ) &
+  for g in $(seq 0 $((ngpu - 1))); do          # GPU g runs the g-th, (g+ngpu)-th, ... task of TASKS in turn
+    ( for i in "${!TASKS[@]}"; do
+        if [ $((i % ngpu)) -eq "$g" ]; then run_task "${TASKS[i]}" "$g" "$@"; fi
+      done ) &
   done
   wait
 else
-  for t in $(seq 1 10); do run_task "$t" "" "$@"; done
+  for t in "${TASKS[@]}"; do run_task "$t" "" "$@"; done
 fi
 
 python - "$OUT" "${PAPER[@]}" > "$OUT/results.md" <<'PY'

@@ -565,10 +565,15 @@ def test_end_to_end_train_checkpoint_resume_eval(tmp_path):
     out = tmp_path / "run"
     common = ["--task", "4", "--num-envs", "2", "--max-steps", "40", "--eval-trials", "2",
               "--eval-max-steps", "3", "--eval-every", "1", "--camera-res", "128", "--seed", "1", "--out", str(out)]
-    r = _run(*common, "--episodes", "1")
+    r = _run(*common, "--episodes", "1", "--video-every", "1")
     assert r.returncode == 0, r.stderr[-3000:]
+    assert "slow image processor" not in r.stderr and "[info]" not in r.stdout          # silenced at their source
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 1 and rows[0]["episode"] == 1 and rows[0]["group"] == 2 and isinstance(rows[0]["drops"], int)
+    from PIL import Image
+    group_gif, eval_gif = Image.open(out / "episode0001.gif"), Image.open(out / "eval_ep0001_trial0.gif")
+    assert group_gif.size == (2 * 128, 128) and group_gif.n_frames == rows[0]["steps"]    # both envs, every step
+    assert eval_gif.size == (128, 128) and eval_gif.n_frames == 3                      # the first trial's 3 steps
     assert "ep   1 |" in r.stdout + r.stderr and "| drops " in r.stdout + r.stderr
     assert "eval task 4 after 1 episodes (greedy): success" in r.stdout
     ckpt = out / "ckpt_ep0001"

@@ -16,6 +16,7 @@ with respect to GRPO (paper Sec. 3.2-3.3, Algorithm 1):
 Importing this file needs only torch and numpy: libero, mujoco and transformers load on use.
 """
 import argparse
+import contextlib
 import functools
 import io
 import json
@@ -31,7 +32,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from reward import PickAndPlaceInBasketReward, target_for_task
 
@@ -69,6 +69,9 @@ def parse_args(argv=None):
     p.add_argument("--eval-max-steps", type=int, default=280, help="max steps per evaluation episode (OpenVLA's LIBERO-Object eval)")
     p.add_argument("--settle-steps", type=int, default=10, help="no-op steps after a reset while objects settle (OpenVLA eval)")
     p.add_argument("--camera-res", type=int, default=256, help="agentview render resolution (OpenVLA's LIBERO eval: 256)")
+    p.add_argument("--video-every", type=int, default=0,
+                   help="write a GIF of the training group (all M envs tiled) every N episodes (0: never); "
+                        "every evaluation writes one of its first trial")
     p.add_argument("--serial-envs", action="store_true", help="run envs in this process (DummyVectorEnv) instead of subprocesses")
     args = p.parse_args(argv)
     if not 1 <= args.task <= 10:
@@ -84,7 +87,7 @@ def parse_args(argv=None):
         p.error(f"--clip-eps must be in (0, 1), got {args.clip_eps}")
     if args.num_envs < 2:
         p.error(f"--num-envs must be >= 2: a group of one has no relative advantage (got {args.num_envs})")
-    for name in ("episodes", "eval_trials", "eval_every", "settle_steps", "micro_batch"):
+    for name in ("episodes", "eval_trials", "eval_every", "settle_steps", "micro_batch", "video_every"):
         if getattr(args, name) < 0:
             p.error(f"--{name.replace('_', '-')} must be >= 0")
     for name in ("max_steps", "eval_max_steps", "lora_rank", "camera_res"):
@@ -205,8 +208,8 @@ class RewardedEnv:
                                       camera_widths=res, ignore_done=True)   # horizon handled here
         self.reward_fn = PickAndPlaceInBasketReward(target)
 
-    def seed(self, seed):
-        self.env.seed(seed)
+    def __getattr__(self, name):              # seed, get_sim_state, check_success, close: the env's own
+        return getattr(self.env, name)
 
     def reset(self):
         self.reward_fn.reset()
@@ -216,19 +219,10 @@ class RewardedEnv:
         self.reward_fn.reset()
         return self.env.set_init_state(state)
 
-    def get_sim_state(self):
-        return self.env.get_sim_state()
-
-    def check_success(self):
-        return self.env.check_success()
-
     def step(self, action):
         obs, _, done, _ = self.env.step(action)   # done == task success in LIBERO
         reward, info = self.reward_fn(self.env)
         return obs, reward, done, info
-
-    def close(self):
-        self.env.close()
 
 
 def check_gl():
@@ -247,7 +241,8 @@ def make_env_group(task, num_envs, res, seed, serial=False):
     """M envs of one libero_object task in LIBERO's vector env. Returns (envs, instruction, init states)."""
     from libero.libero import benchmark, get_libero_path
     from libero.libero.envs import DummyVectorEnv, SubprocVectorEnv
-    suite = benchmark.get_benchmark_dict()["libero_object"]()
+    with contextlib.redirect_stdout(io.StringIO()):      # the suite prints its task order, always the same
+        suite = benchmark.get_benchmark_dict()["libero_object"]()
     t = suite.get_task(task - 1)
     bddl = os.path.join(get_libero_path("bddl_files"), t.problem_folder, t.bddl_file)
     fns = [functools.partial(RewardedEnv, bddl, target_for_task(task), res) for _ in range(num_envs)]
@@ -365,22 +360,25 @@ def sample_actions(policy, prompt, pixel_values, greedy=False):
 
 
 # ----------------------------------------------------------------------------- rollout
-def rollout_group(envs, policy, prompt, start_state, max_steps, settle_steps, greedy=False):
+def rollout_group(envs, policy, prompt, start_state, max_steps, settle_steps, greedy=False, record=False):
     """Algorithm 1, line 2: M trajectories from one start state until any env succeeds or max_steps.
     Returns a dict of rewards (M, T), tokens (T, M, 7), logp_old (M, T), pixel_values [T x (M, ...)],
-    and drops: how many (env, step) pairs paid the drop penalty."""
+    and drops: how many (env, step) pairs paid the drop penalty. record=True also keeps every step's
+    M agentview frames, tiled into one image (frames)."""
     m = len(envs)
     envs.reset()        # clears controller/gripper state that set_init_state does not restore
     obs = envs.set_init_state([start_state] * m)
     noop = np.array([[0, 0, 0, 0, 0, 0, -1.0]] * m)      # gripper open, as OpenVLA's eval waits
     for _ in range(settle_steps):
         obs, _, _, _ = envs.step(noop)
-    rewards, tokens, logps, ents, pvs, stages, drops = [], [], [], [], [], [], 0
+    rewards, tokens, logps, ents, pvs, stages, drops, frames = [], [], [], [], [], [], 0, []
     t_env = t_pol = 0.0
     success = np.zeros(m, dtype=bool)
     from tqdm import tqdm
     for _ in tqdm(range(max_steps), desc="rollout", leave=False, unit="step"):
         t0 = time.perf_counter()
+        if record:
+            frames.append(tile([o["agentview_image"] for o in obs]))
         pv = preprocess_frames([o["agentview_image"] for o in obs], policy.image_processor)
         k, logp, ent = sample_actions(policy, prompt, pv, greedy)
         t1 = time.perf_counter()
@@ -396,7 +394,7 @@ def rollout_group(envs, policy, prompt, start_state, max_steps, settle_steps, gr
             break
     return dict(rewards=torch.stack(rewards, 1), tokens=tokens, logp_old=torch.stack(logps, 1),
                 entropy=torch.stack(ents, 1), pixel_values=pvs, success=success,
-                max_stage=int(np.max(stages)), drops=drops, t_env=t_env, t_policy=t_pol)
+                max_stage=int(np.max(stages)), drops=drops, frames=frames, t_env=t_env, t_policy=t_pol)
 
 
 # ----------------------------------------------------------------------------- update
@@ -437,32 +435,40 @@ def tgrpo_update(policy, optimizer, prompt, batch, a1, a2, beta, clip_eps, micro
 
 # ----------------------------------------------------------------------------- evaluation
 @torch.no_grad()
-def evaluate(envs, policy, prompt, init_states, trials, max_steps, settle_steps, greedy=True):
+def evaluate(envs, policy, prompt, init_states, trials, max_steps, settle_steps, greedy=True, frames=None):
     """OpenVLA's LIBERO protocol: greedy actions, the suite's fixed init states in order (trial i
     uses state i mod 50), settle, then up to max_steps; success = done. M trials at a time.
     greedy=False samples the actions instead (the policy TGRPO's rollouts optimize).
+    frames: a list to receive the first trial's agentview frames (for a video).
     Returns one bool per trial (trial i = init state i mod 50), so runs can be compared state by state."""
     from tqdm import tqdm
     m, successes = len(envs), []
     envs.seed([0] * m)       # OpenVLA's eval seeds its env with 0: the seed moves objects even from a fixed state
     noop = np.array([[0, 0, 0, 0, 0, 0, -1.0]] * m)
-    for start in tqdm(range(0, trials, m), desc="eval", leave=False, unit="batch"):
+    bar = tqdm(total=math.ceil(trials / m) * max_steps, desc="eval", leave=False, unit="step")
+    for start in range(0, trials, m):
         ids = list(range(min(m, trials - start)))
         envs.reset(id=ids)
         obs = envs.set_init_state([init_states[(start + i) % len(init_states)] for i in ids], id=ids)
         for _ in range(settle_steps):
             obs, _, _, _ = envs.step(noop[ids], id=ids)
         obs, done = list(obs), np.zeros(len(ids), dtype=bool)
-        for _ in range(max_steps):
+        for step in range(max_steps):
+            if frames is not None and start == 0 and not done[0]:
+                frames.append(tile([obs[0]["agentview_image"]]))
             live = [i for i in ids if not done[i]]
             pv = preprocess_frames([obs[i]["agentview_image"] for i in live], policy.image_processor)
             k, _, _ = sample_actions(policy, prompt, pv, greedy=greedy)
             step_obs, _, d, _ = envs.step(to_env_action(action_tokens_to_values(k.numpy()), policy.stats), id=live)
             for j, i in enumerate(live):
                 obs[i], done[i] = step_obs[j], bool(d[j])
+            bar.update(1)
+            bar.set_postfix_str(f"success {sum(successes) + done.sum()}/{len(successes) + len(ids)}")
             if done.all():
                 break
+        bar.update(max_steps - 1 - step)
         successes += done.tolist()
+    bar.close()
     return successes
 
 
@@ -538,17 +544,36 @@ def plot_run(out):
     return out / "curves.png"
 
 
-# ----------------------------------------------------------------------------- main
-def main(argv=None):
-    args = parse_args(argv)
+def tile(images, size=128, cols=4):
+    """Agentview frames (each H x W x 3 uint8, upside down as LIBERO renders them) -> one upright
+    uint8 image, `cols` per row, each frame `size` px."""
+    from PIL import Image
+    small = [np.asarray(Image.fromarray(np.ascontiguousarray(f[::-1, ::-1])).resize((size, size))) for f in images]
+    small += [np.zeros_like(small[0])] * (-len(small) % cols if len(small) > cols else 0)
+    rows = [np.concatenate(small[i:i + cols], 1) for i in range(0, len(small), cols)]
+    return np.concatenate(rows, 0)
+
+
+def save_video(frames, path, fps=10):
+    """Frames (list of H x W x 3 uint8) -> an animated GIF, with Pillow (already needed for the images)."""
+    from PIL import Image
+    if frames:
+        images = [Image.fromarray(f) for f in frames]
+        images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+    return path
+
+
+# ----------------------------------------------------------------------------- records
+def open_run_dir(args):
+    """Create --out, refuse to overwrite a run unless --resume, and record the flags. A resumed run
+    keeps the first run's args.json; each resume's flags go beside it (args_resume_epNNNN.json,
+    then _2, _3, ... for further resumes from the same checkpoint), so no record is lost."""
     out = args.out
     if args.resume and latest_checkpoint(out) is None:
         die(f"--resume: no checkpoint in {out}")
     if not args.resume and (out / "metrics.jsonl").exists():
         die(f"{out} already holds a run: pass --resume to continue it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    # A resumed run keeps the first run's args.json; each resume's flags go beside it, so no record is lost
-    # (a second resume from the same checkpoint, e.g. an evaluation only, gets a suffix _2, _3, ...).
     args_file = out / "args.json"
     if args.resume:
         stem, n = f"args_resume_ep{latest_checkpoint(out).name[7:]}", 1
@@ -557,8 +582,51 @@ def main(argv=None):
             n += 1
             args_file = out / f"{stem}_{n}.json"
     args_file.write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=1))
+    return out
 
-    # Seeding: python, numpy, torch here; episode start states from seed + episode (new_start_state).
+
+def record_episode(args, episode, batch, loss, kl, seconds):
+    """One line on the console and the same numbers as a JSON line in metrics.jsonl."""
+    from tqdm import tqdm
+    R = batch["rewards"].sum(1)
+    row = dict(episode=episode, steps=batch["rewards"].shape[1], reward_mean=R.mean().item(),
+               reward_std=R.std().item(), successes=int(batch["success"].sum()), group=args.num_envs,
+               max_stage=batch["max_stage"], drops=batch["drops"], logp=batch["logp_old"].mean().item(),
+               entropy=batch["entropy"].mean().item(), kl=kl, loss=loss, time_env=batch["t_env"],
+               time_policy=batch["t_policy"], time_update=seconds["update"], time_episode=seconds["episode"])
+    with open(args.out / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(row) + "\n")
+    tqdm.write(f"ep {episode:3d} | T {row['steps']:3d} | R {row['reward_mean']:8.1f} +- {row['reward_std']:6.1f} "
+               f"| succ {row['successes']}/{args.num_envs} | stage {row['max_stage']} | drops {row['drops']} "
+               f"| logp {row['logp']:7.2f} | ent {row['entropy']:6.2f} | kl {kl:.2e} | loss {loss:+.2e} "
+               f"| env {row['time_env']:.0f}s pol {row['time_policy']:.0f}s upd {row['time_update']:.0f}s")
+    if args.video_every and episode % args.video_every == 0:
+        save_video(batch["frames"], args.out / f"episode{episode:04d}.gif")
+
+
+def run_evaluation(args, envs, policy, prompt, init_states, episode):
+    """Evaluate now: one JSON line per evaluation in eval.jsonl (the last one also in eval.json), a GIF
+    of the first trial, and the curves redrawn."""
+    t, frames = time.perf_counter(), []
+    decoding = "sampled" if args.eval_sample else "greedy"
+    outcomes = evaluate(envs, policy, prompt, init_states, args.eval_trials, args.eval_max_steps,
+                        args.settle_steps, greedy=not args.eval_sample, frames=frames)
+    n = sum(outcomes)
+    res = dict(task=args.task, episode=episode, success_rate=n / len(outcomes), successes=n, trials=args.eval_trials,
+               decoding=decoding, seconds=time.perf_counter() - t, per_trial=[int(x) for x in outcomes])
+    with open(args.out / "eval.jsonl", "a") as f:
+        f.write(json.dumps(res) + "\n")
+    (args.out / "eval.json").write_text(json.dumps(res, indent=1))
+    save_video(frames, args.out / f"eval_ep{episode:04d}_trial0.gif")
+    print(f"eval task {args.task} after {episode} episodes ({decoding}): success {n}/{args.eval_trials} = {100 * n / len(outcomes):.1f}%")
+    plot_run(args.out)
+
+
+# ----------------------------------------------------------------------------- main
+def main(argv=None):
+    args = parse_args(argv)
+    out = open_run_dir(args)
+    # Seeding: python, numpy, torch here; episode e's start state from seed * 100003 + e (new_start_state).
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -574,64 +642,33 @@ def main(argv=None):
     start = load_checkpoint(latest_checkpoint(out), policy, optimizer) if args.resume else 0
     print(f"task {args.task}: '{instruction}' | M={args.num_envs} a1={args.a1:g} a2={args.a2:g} beta={args.beta:g} "
           f"| model {args.model} on {device} | episodes {start}..{args.episodes} | out {out}")
-
-    def run_eval(episode):
-        """Evaluate now; one JSON line per evaluation in eval.jsonl, the last one also in eval.json."""
-        t = time.perf_counter()
-        decoding = "sampled" if args.eval_sample else "greedy"
-        outcomes = evaluate(envs, policy, prompt, init_states, args.eval_trials, args.eval_max_steps,
-                            args.settle_steps, greedy=not args.eval_sample)
-        rate, n = sum(outcomes) / len(outcomes), sum(outcomes)
-        res = dict(task=args.task, episode=episode, success_rate=rate, successes=n, trials=args.eval_trials,
-                   decoding=decoding, seconds=time.perf_counter() - t, per_trial=[int(x) for x in outcomes])
-        with open(out / "eval.jsonl", "a") as f:
-            f.write(json.dumps(res) + "\n")
-        (out / "eval.json").write_text(json.dumps(res, indent=1))
-        print(f"eval task {args.task} after {episode} episodes ({decoding}): success {n}/{args.eval_trials} = {100 * rate:.1f}%")
-        plot_run(out)
-
     from tqdm import tqdm
-    if args.eval_every and args.eval_trials and start == 0:
-        run_eval(0)                                            # the SFT policy, before any update
-    bar = tqdm(range(start, args.episodes), desc="TGRPO", unit="episode", initial=start, total=args.episodes)
+    ep = start
     try:
-        for ep in bar:
+        if args.eval_every and args.eval_trials and start == 0:
+            run_evaluation(args, envs, policy, prompt, init_states, 0)      # the SFT policy, before any update
+        for ep in tqdm(range(start, args.episodes), desc="TGRPO", unit="episode", initial=start, total=args.episodes):
             t0 = time.perf_counter()
-            try:
-                state = new_start_state(envs, args.seed * 100_003 + ep)
-                batch = rollout_group(envs, policy, prompt, state, args.max_steps, args.settle_steps)
-            except (EOFError, BrokenPipeError, ConnectionError) as e:
-                die(f"an env worker died during episode {ep + 1} ({type(e).__name__}: {e}); "
-                    f"last good checkpoint: {latest_checkpoint(out)}; rerun with --resume", code=1)
-            t1 = time.perf_counter()
-            try:
-                loss, kl = tgrpo_update(policy, optimizer, prompt, batch, args.a1, args.a2, args.beta, args.clip_eps,
-                                        args.micro_batch)
-            except FloatingPointError as e:
-                die(f"episode {ep + 1}: {e}; stopped without saving it. Last good checkpoint: "
-                    f"{latest_checkpoint(out)}", code=1)
+            state = new_start_state(envs, args.seed * 100_003 + ep)          # Algorithm 1, line 2: a group of M
+            batch = rollout_group(envs, policy, prompt, state, args.max_steps, args.settle_steps,
+                                  record=args.video_every > 0 and (ep + 1) % args.video_every == 0)
+            t1 = time.perf_counter()                                        # lines 3-11: Eq. 8, then Eq. 9 per step
+            loss, kl = tgrpo_update(policy, optimizer, prompt, batch, args.a1, args.a2, args.beta, args.clip_eps,
+                                    args.micro_batch)
             t2 = time.perf_counter()
-            R = batch["rewards"].sum(1)
-            row = dict(episode=ep + 1, steps=batch["rewards"].shape[1], reward_mean=R.mean().item(),
-                       reward_std=R.std().item(), successes=int(batch["success"].sum()), group=args.num_envs,
-                       max_stage=batch["max_stage"], drops=batch["drops"], logp=batch["logp_old"].mean().item(),
-                       entropy=batch["entropy"].mean().item(), kl=kl, loss=loss,
-                       time_env=batch["t_env"], time_policy=batch["t_policy"], time_update=t2 - t1,
-                       time_episode=t2 - t0)
             save_checkpoint(out, ep + 1, policy, optimizer)
-            with open(out / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(row) + "\n")
-            tqdm.write(f"ep {ep + 1:3d} | T {row['steps']:3d} | R {row['reward_mean']:8.1f} +- {row['reward_std']:6.1f} "
-                       f"| succ {row['successes']}/{args.num_envs} | stage {row['max_stage']} | drops {row['drops']} | logp {row['logp']:7.2f} "
-                       f"| ent {row['entropy']:6.2f} | kl {kl:.2e} | loss {loss:+.2e} "
-                       f"| env {row['time_env']:.0f}s pol {row['time_policy']:.0f}s upd {row['time_update']:.0f}s")
+            record_episode(args, ep + 1, batch, loss, kl, dict(update=t2 - t1, episode=t2 - t0))
             if args.eval_every and args.eval_trials and (ep + 1) % args.eval_every == 0 and ep + 1 < args.episodes:
-                run_eval(ep + 1)
-
+                run_evaluation(args, envs, policy, prompt, init_states, ep + 1)
         if args.eval_trials:
-            run_eval(args.episodes)
+            run_evaluation(args, envs, policy, prompt, init_states, args.episodes)
         else:
             plot_run(out)
+    except (EOFError, BrokenPipeError, ConnectionError) as e:
+        die(f"an env worker died during episode {ep + 1} ({type(e).__name__}: {e}); "
+            f"last good checkpoint: {latest_checkpoint(out)}; rerun with --resume", code=1)
+    except FloatingPointError as e:
+        die(f"episode {ep + 1}: {e}; stopped without saving it. Last good checkpoint: {latest_checkpoint(out)}", code=1)
     finally:
         try:
             envs.close()
