@@ -462,8 +462,8 @@ def evaluate(envs, policy, prompt, init_states, trials, max_steps, settle_steps,
             step_obs, _, d, _ = envs.step(to_env_action(action_tokens_to_values(k.numpy()), policy.stats), id=live)
             for j, i in enumerate(live):
                 obs[i], done[i] = step_obs[j], bool(d[j])
+            bar.set_postfix_str(f"success {sum(successes) + done.sum()}/{len(successes) + len(ids)}", refresh=False)
             bar.update(1)
-            bar.set_postfix_str(f"success {sum(successes) + done.sum()}/{len(successes) + len(ids)}")
             if done.all():
                 break
         bar.update(max_steps - 1 - step)
