@@ -1,19 +1,24 @@
 """Issue 17's measurement: the scripted expert's summed reward against the same trajectory hovering
 over the basket (gripper closed, no motion) from its first 12-reward step to the same length,
-under the reward before the fix (reward_before_issue17.py, the code at 6e556f9) and after it.
+under the reward before the fix (reward.py at commit 6e556f9, read from git) and after it.
 
     python results/reward_fix/expert_vs_hover.py | grep -v "^\[info\]" > results/reward_fix/expert_vs_hover.txt
 """
+import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parents[1]), str(HERE)]
+sys.path.insert(0, str(HERE.parents[1]))
 import reward                                         # noqa: E402  (after the path)
-import reward_before_issue17 as old                   # noqa: E402
 from make_default import ScriptedExpert, make_env     # noqa: E402
+
+old = types.ModuleType("reward_before_issue17")       # the first reward, as committed before the fix
+exec(subprocess.run(["git", "show", "6e556f9:reward.py"], cwd=HERE, capture_output=True, text=True,
+                    check=True).stdout, old.__dict__)
 
 HOLD = np.array([0, 0, 0, 0, 0, 0, 1.0])
 
