@@ -3,6 +3,7 @@ the real LIBERO-Object environment; the whole script end to end on a tiny budget
 
     python -m pytest -q test_tgrpo.py
 """
+import contextlib
 import importlib.util
 import json
 import math
@@ -294,6 +295,10 @@ def micro_batch_gradients(policy, pixel_values, seed=3):
         rec = _GradRecorder(policy.model)
         tgrpo.tgrpo_update(policy, rec, prompt, batch, 0.35, 0.65, 0.04, None, micro_batch=mb)
         out[mb] = torch.stack(rec.grads)                     # (T, n_lora_params)
+    with torch.no_grad():                                    # back to the initial adapter (B = 0)
+        for n, q in policy.model.named_parameters():
+            if "lora_B" in n:
+                q.zero_()
     return out
 
 
@@ -303,10 +308,6 @@ def test_micro_batches_give_the_whole_group_gradient(policy):
     assert (g[0].abs().sum(1) > 0).all()                     # every step has a gradient
     for mb in (1, 3):
         assert torch.allclose(g[mb], g[0], rtol=1e-4, atol=1e-6 * g[0].abs().max()), (mb, (g[mb] - g[0]).abs().max())
-    with torch.no_grad():                                    # back to the initial adapter (B = 0)
-        for n, q in policy.model.named_parameters():
-            if "lora_B" in n:
-                q.zero_()
 
 
 # ----------------------------------------------------------------------------- reward.py on real LIBERO
@@ -845,10 +846,7 @@ def test_openvla_ratio_is_one_before_the_update_and_ref_is_the_base_model(openvl
     base.decode_step = lambda ids, past: base.model.language_model(input_ids=ids, past_key_values=past, use_cache=True)
 
     def logps(p, pvs, toks, ref=False):
-        with torch.no_grad():
-            if ref:
-                with p.model.disable_adapter():
-                    return torch.cat([tgrpo.action_logp(tgrpo.decode_actions(p, prompt, x, t)[1], t) for x, t in zip(pvs, toks)])
+        with torch.no_grad(), p.model.disable_adapter() if ref else contextlib.nullcontext():
             return torch.cat([tgrpo.action_logp(tgrpo.decode_actions(p, prompt, x, t)[1], t) for x, t in zip(pvs, toks)])
 
     torch.manual_seed(4)
@@ -889,10 +887,6 @@ def test_openvla_micro_batches_give_the_whole_group_gradient(openvla_policy, exp
         rel = ((g[mb] - g[0]).norm(dim=1) / g[0].norm(dim=1)).max().item()
         print(f"micro-batch {mb}: relative gradient difference {rel:.2e}")
         assert rel < 2e-2, rel
-    with torch.no_grad():
-        for n, q in openvla_policy.model.named_parameters():
-            if "lora_B" in n:
-                q.zero_()
 
 
 @needs_openvla
