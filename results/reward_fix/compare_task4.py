@@ -1,0 +1,68 @@
+"""Task 4, first reward (v3 runs) vs fixed reward (v4 runs): the 50-trial evaluations side by side,
+and per init state (exact McNemar) wherever both evaluations recorded per_trial.
+
+    python results/reward_fix/compare_task4.py        # from the repository root
+"""
+import json
+from math import comb
+from pathlib import Path
+
+R = Path(__file__).resolve().parent.parent
+
+
+def evals(folder, trials=50):
+    """{(episode, decoding): eval line} of a run folder's 50-trial evaluations (missing folder: {})."""
+    f = R / folder / "eval.jsonl"
+    lines = [json.loads(x) for x in open(f)] if f.exists() else []
+    return {(e["episode"], e.get("decoding", "greedy")): e for e in lines if e["trials"] == trials}
+
+
+def mcnemar(a, b):
+    """Exact two-sided McNemar test on paired 0/1 outcomes: (both, neither, only a, only b, p)."""
+    both = sum(x and y for x, y in zip(a, b))
+    neither = sum(not x and not y for x, y in zip(a, b))
+    only_a, only_b = sum(x and not y for x, y in zip(a, b)), sum(y and not x for x, y in zip(a, b))
+    n, k = only_a + only_b, min(only_a, only_b)
+    p = min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2 ** n) if n else 1.0
+    return both, neither, only_a, only_b, p
+
+
+def show(label, a, b):
+    if a is None or b is None:
+        print(f"  {label}: {'-' if a is None else a['successes']} vs {'-' if b is None else b['successes']}")
+        return
+    line = f"  {label}: {a['successes']}/50 vs {b['successes']}/50"
+    if "per_trial" in a and "per_trial" in b:
+        line += " | per state: both %d, neither %d, only first %d, only second %d, exact McNemar p = %.2f" % mcnemar(
+            a["per_trial"], b["per_trial"])
+    print(line)
+
+
+for decoding in ("sampled", "greedy"):
+    print(f"== {decoding} evaluation, 50 trials (init states 0-49)")
+    for s in (0, 1, 2):
+        sft_v3 = evals(f"task4_v3_sft_sampled50_seed{s}").get((0, decoding))
+        sft_v4 = (evals(f"task4_v4_sft_sampled50_seed{s}") if decoding == "sampled"
+                  else evals("task4_v4_sft_greedy50")).get((0, decoding))
+        v3 = evals(f"task4_v3_lr1e-4_seed{s}").get((30, decoding))
+        v4 = evals(f"task4_v4_fixedreward_lr1e-4_seed{s}").get((30, decoding))
+        print(f" seed {s}")
+        show("first reward: SFT vs 30 episodes", sft_v3, v3)
+        show("fixed reward: SFT vs 30 episodes", sft_v4, v4)
+        show("after 30 episodes: first vs fixed reward", v3, v4)
+
+print("== training, per run: mean R of the group over episodes 1-6 / 7-18 / 19-30 (each run's own reward, so not"
+      " comparable across rewards), KL to pi_ref over 19-30, groups without a success, env-steps that paid the drop penalty")
+for s in (0, 1, 2):
+    for name in (f"task4_v3_lr1e-4_seed{s}", f"task4_v4_fixedreward_lr1e-4_seed{s}"):
+        f = R / name / "metrics.jsonl"
+        rows = [json.loads(x) for x in open(f)] if f.exists() else []
+        if len(rows) < 30:
+            print(f"  {name}: {len(rows)} episodes")
+            continue
+        mean = lambda a, b: sum(r["reward_mean"] for r in rows[a:b]) / (b - a)
+        kl = [r["kl"] for r in rows[18:30]]
+        print(f"  {name}: R {mean(0, 6):.0f} / {mean(6, 18):.0f} / {mean(18, 30):.0f} | KL {min(kl):.1e} .. {max(kl):.1e}"
+              f" | no success {sum(r['successes'] == 0 for r in rows)}"
+              f" | drops {sum(r['drops'] for r in rows) if 'drops' in rows[0] else 'not counted'}"
+              f" | T {min(r['steps'] for r in rows)}-{max(r['steps'] for r in rows)}")
