@@ -10,11 +10,16 @@ from pathlib import Path
 R = Path(__file__).resolve().parent.parent
 
 
+def read_jsonl(folder, name):
+    """The lines of results/<folder>/<name> as dicts ([] when the run has not been done)."""
+    f = R / folder / name
+    return [json.loads(x) for x in open(f)] if f.exists() else []
+
+
 def evals(folder, trials=50):
-    """{(episode, decoding): eval line} of a run folder's 50-trial evaluations (missing folder: {})."""
-    f = R / folder / "eval.jsonl"
-    lines = [json.loads(x) for x in open(f)] if f.exists() else []
-    return {(e["episode"], e.get("decoding", "greedy")): e for e in lines if e["trials"] == trials}
+    """{(episode, decoding): eval line} of a run folder's 50-trial evaluations."""
+    return {(e["episode"], e.get("decoding", "greedy")): e for e in read_jsonl(folder, "eval.jsonl")
+            if e["trials"] == trials}
 
 
 def mcnemar(a, b):
@@ -55,8 +60,7 @@ print("== training, per run: mean R of the group over episodes 1-6 / 7-18 / 19-3
       " comparable across rewards), KL to pi_ref over 19-30, groups without a success, env-steps that paid the drop penalty")
 for s in (0, 1, 2):
     for name in (f"task4_v3_lr1e-4_seed{s}", f"task4_v4_fixedreward_lr1e-4_seed{s}"):
-        f = R / name / "metrics.jsonl"
-        rows = [json.loads(x) for x in open(f)] if f.exists() else []
+        rows = read_jsonl(name, "metrics.jsonl")
         if len(rows) < 30:
             print(f"  {name}: {len(rows)} episodes")
             continue
