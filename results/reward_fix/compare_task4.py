@@ -1,11 +1,13 @@
 """Task 4, first reward (v3 runs) vs fixed reward (v4 runs): the 50-trial evaluations side by side,
-and per init state (exact McNemar) wherever both evaluations recorded per_trial.
+and per init state (exact McNemar) wherever both evaluations recorded per_trial; then, for the
+fixed reward over the seeds done so far, mean +- std (n-1) and the pooled tests.
 
     python results/reward_fix/compare_task4.py        # from the repository root
 """
 import json
-from math import comb
+from math import comb, erf, sqrt
 from pathlib import Path
+from statistics import mean, stdev
 
 R = Path(__file__).resolve().parent.parent
 
@@ -43,8 +45,36 @@ def show(label, a, b):
     print(line)
 
 
+def two_proportion_p(k1, k2, n):
+    """Two-sided p of the pooled two-proportion z-test, k1/n against k2/n (section 2's test)."""
+    p = (k1 + k2) / (2 * n)
+    if p in (0.0, 1.0):
+        return 1.0
+    z = abs(k2 - k1) / n / sqrt(2 * p * (1 - p) / n)
+    return 1 - erf(z / sqrt(2))
+
+
+def summary(decoding, pairs):
+    """pairs: [(seed, before, after)] of eval lines. Mean +- std (n-1) over the seeds, pooled tests."""
+    done = [(s, a, b) for s, a, b in pairs if a is not None and b is not None]
+    if not done:
+        return
+    rate = lambda e: 100 * e["successes"] / e["trials"]
+    before, after = [rate(a) for _, a, _ in done], [rate(b) for _, _, b in done]
+    sd = lambda x: f" +- {stdev(x):.1f}" if len(x) > 1 else ""
+    k1, k2, n = sum(a["successes"] for _, a, _ in done), sum(b["successes"] for _, _, b in done), 50 * len(done)
+    line = (f"  seeds {[s for s, _, _ in done]}: SFT {mean(before):.1f}{sd(before)}% -> 30 episodes "
+            f"{mean(after):.1f}{sd(after)}% | pooled {k1}/{n} -> {k2}/{n}, two-proportion p = {two_proportion_p(k1, k2, n):.2f}")
+    if all("per_trial" in a and "per_trial" in b for _, a, b in done):
+        line += " | pooled per (seed, state): both %d, neither %d, only before %d, only after %d, McNemar p = %.2f" % mcnemar(
+            sum((a["per_trial"] for _, a, _ in done), []), sum((b["per_trial"] for _, _, b in done), []))
+    print(f" fixed reward, {decoding}, over seeds:")
+    print(line)
+
+
 for decoding in ("sampled", "greedy"):
     print(f"== {decoding} evaluation, 50 trials (init states 0-49)")
+    pairs = []
     for s in (0, 1, 2):
         sft_v3 = evals(f"task4_v3_sft_sampled50_seed{s}").get((0, decoding))
         sft_v4 = (evals(f"task4_v4_sft_sampled50_seed{s}") if decoding == "sampled"
@@ -52,9 +82,11 @@ for decoding in ("sampled", "greedy"):
         v3 = evals(f"task4_v3_lr1e-4_seed{s}").get((30, decoding))
         v4 = evals(f"task4_v4_fixedreward_lr1e-4_seed{s}").get((30, decoding))
         print(f" seed {s}")
+        pairs.append((s, sft_v4, v4))
         show("first reward: SFT vs 30 episodes", sft_v3, v3)
         show("fixed reward: SFT vs 30 episodes", sft_v4, v4)
         show("after 30 episodes: first vs fixed reward", v3, v4)
+    summary(decoding, pairs)
 
 print("== training, per run: mean R of the group over episodes 1-6 / 7-18 / 19-30 (each run's own reward, so not"
       " comparable across rewards), KL to pi_ref over 19-30, groups without a success, env-steps that paid the drop penalty")
