@@ -195,11 +195,14 @@ def make_env(task, render_res=None):
     return ControlEnv(bddl_file_name=bddl, ignore_done=True, **kw), t.language, suite.get_task_init_states(task - 1)
 
 
-def run_expert(env, target, obs, max_steps=300, settle=10, record=False, noise=0.0, rng=None):
+def run_expert(env, target, obs, max_steps=300, settle=10, record=False, noise=0.0, rng=None, grip_noise=0.0):
     """Settle, then the expert until success or max_steps. Returns (success, frames, actions).
     With noise > 0 the executed xyz action gets N(0, noise) added while the recorded label stays
-    the expert's (DART-style): the demos then also show how to recover from small drifts."""
-    frames, actions = [], []
+    the expert's (DART-style): the demos then also show how to recover from small drifts.
+    grip_noise > 0 does the same for the gripper on the way down: with this probability per step,
+    while the hand is still > 5 cm above the target, the gripper is closed for 3-12 steps while the
+    label stays "open, keep descending" (the SFT default's greedy failure: it closes early)."""
+    frames, actions, false_close = [], [], 0
     for _ in range(settle):
         obs, _, _, _ = env.step([0, 0, 0, 0, 0, 0, -1])
     expert = ScriptedExpert(target)
@@ -207,9 +210,16 @@ def run_expert(env, target, obs, max_steps=300, settle=10, record=False, noise=0
         a = expert(env)
         if record:
             frames.append(obs["agentview_image"]), actions.append(a)
+        a = a.copy()
         if noise > 0 and expert.PHASES[expert.phase] not in ("close", "release"):
-            a = a.copy()
             a[:3] += rng.normal(0, noise, 3)
+        e = env.env
+        height = e.sim.data.site_xpos[e.robots[0].eef_site_id][2] - e.sim.data.body_xpos[e.obj_body_id[target]][2]
+        if (grip_noise > 0 and not false_close and expert.PHASES[expert.phase] == "descend" and height > 0.05
+                and rng.random() < grip_noise):
+            false_close = int(rng.integers(3, 13))
+        if false_close:
+            a[6], false_close = 1.0, false_close - 1
         obs, _, done, _ = env.step(a)
         if done:
             return True, frames, actions
@@ -251,8 +261,9 @@ def cmd_demos(a):
         while kept < a.per_task and tried < 3 * a.per_task:
             env.seed(a.seed * 1000 + 100 * task + tried)
             tried += 1
-            ok, frames, actions = run_expert(env, TASK_TARGETS[task - 1], env.reset(), record=True,
-                                             noise=a.noise, rng=np.random.default_rng(a.seed * 1000 + 100 * task + tried))
+            ok, frames, actions = run_expert(env, TASK_TARGETS[task - 1], env.reset(), record=True, noise=a.noise,
+                                             rng=np.random.default_rng(a.seed * 1000 + 100 * task + tried),
+                                             grip_noise=a.grip_noise)
             if ok:
                 kept += 1
                 pvs.append(preprocess_frames(frames, processor).half())
@@ -458,6 +469,8 @@ if __name__ == "__main__":
     d.add_argument("--image-size", type=int, default=128, help="model input resolution (must match sft)")
     d.add_argument("--seed", type=int, default=0, help="placement seeds")
     d.add_argument("--noise", type=float, default=0.2, help="std of the noise added to executed xyz actions (0 = none)")
+    d.add_argument("--grip-noise", type=float, default=0.0,
+                   help="per-step probability of a false gripper close on the way down (0 = none)")
     for name, sp in (("sft", sub.add_parser("sft", help="train the tiny VLA on the demos")),
                      ("build", sub.add_parser("build", help="save a randomly initialised tiny VLA"))):
         sp.add_argument("--out", default="default_policy", help="checkpoint directory")
