@@ -377,6 +377,10 @@ def cmd_sft(a):
     prompts = torch.cat([torch.tensor([[3] * (width - len(p)) + p] * len(d["actions"]))
                          for d in data for p in [prompt_of[str(d["instruction"])]]])
     pixel_values = torch.cat([torch.from_numpy(d["pixel_values"]) for d in data])
+    if pixel_values.shape[-1] != a.image_size:        # demos recorded at another size: resample them once,
+        pixel_values = torch.cat([torch.nn.functional.interpolate(   # bicubic with antialias, as the processor's PIL resize
+            c.float(), size=(a.image_size, a.image_size), mode="bicubic", antialias=True).half()
+            for c in pixel_values.split(1024)])
     tokens = torch.from_numpy(actions_to_tokens(actions, stats)).long()
     action_id0 = len(tok) - N_ACTION_TOKENS
     # Held out: the last --val-demos demonstrations of every task, to choose the recipe by measurement.
