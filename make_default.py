@@ -195,13 +195,15 @@ def make_env(task, render_res=None):
     return ControlEnv(bddl_file_name=bddl, ignore_done=True, **kw), t.language, suite.get_task_init_states(task - 1)
 
 
-def run_expert(env, target, obs, max_steps=300, settle=10, record=False, noise=0.0, rng=None, grip_noise=0.0):
+def run_expert(env, target, obs, max_steps=300, settle=10, record=False, noise=0.0, rng=None, grip_noise=0.0,
+               phases=None):
     """Settle, then the expert until success or max_steps. Returns (success, frames, actions).
     With noise > 0 the executed xyz action gets N(0, noise) added while the recorded label stays
     the expert's (DART-style): the demos then also show how to recover from small drifts.
     grip_noise > 0 does the same for the gripper on the way down: with this probability per step,
     while the hand is still > 5 cm above the target, the gripper is closed for 3-12 steps while the
-    label stays "open, keep descending" (the SFT default's greedy failure: it closes early)."""
+    label stays "open, keep descending" (the SFT default's greedy failure: it closes early).
+    phases: a list that receives the expert's phase index of every recorded step."""
     frames, actions, false_close = [], [], 0
     for _ in range(settle):
         obs, _, _, _ = env.step([0, 0, 0, 0, 0, 0, -1])
@@ -210,6 +212,8 @@ def run_expert(env, target, obs, max_steps=300, settle=10, record=False, noise=0
         a = expert(env)
         if record:
             frames.append(obs["agentview_image"]), actions.append(a)
+            if phases is not None:
+                phases.append(expert.phase)
         a = a.copy()
         if noise > 0 and expert.PHASES[expert.phase] not in ("close", "release"):
             a[:3] += rng.normal(0, noise, 3)
@@ -257,19 +261,20 @@ def cmd_demos(a):
     out.mkdir(parents=True, exist_ok=True)
     for task in parse_tasks(a.tasks):
         env, language, _ = make_env(task, a.camera_res)
-        pvs, acts, kept, tried, t0 = [], [], 0, 0, time.time()
+        pvs, acts, phs, kept, tried, t0 = [], [], [], 0, 0, time.time()
         while kept < a.per_task and tried < 3 * a.per_task:
             env.seed(a.seed * 1000 + 100 * task + tried)
             tried += 1
+            phases = []
             ok, frames, actions = run_expert(env, TASK_TARGETS[task - 1], env.reset(), record=True, noise=a.noise,
                                              rng=np.random.default_rng(a.seed * 1000 + 100 * task + tried),
-                                             grip_noise=a.grip_noise)
+                                             grip_noise=a.grip_noise, phases=phases)
             if ok:
                 kept += 1
                 pvs.append(preprocess_frames(frames, processor).half())
-                acts.append(np.array(actions, dtype=np.float32))
+                acts.append(np.array(actions, dtype=np.float32)), phs.append(np.array(phases, dtype=np.int8))
         np.savez(out / f"task{task}.npz", pixel_values=torch.cat(pvs).numpy(), actions=np.concatenate(acts),
-                 episode_lengths=np.array([len(x) for x in acts]), instruction=language)
+                 episode_lengths=np.array([len(x) for x in acts]), phases=np.concatenate(phs), instruction=language)
         print(f"task {task:2d}: {kept}/{tried} successful demos, {sum(len(x) for x in acts)} steps, "
               f"{time.time() - t0:.0f}s", flush=True)
         env.close()
@@ -331,14 +336,29 @@ def actions_to_tokens(actions, stats):
     return values_to_action_tokens(x)
 
 
-def sft_loss(model, prompts, pixel_values, tokens, action_id0, pad_id=3):
+def sft_loss(model, prompts, pixel_values, tokens, action_id0, pad_id=3, with_pred=False):
     """OpenVLA's objective: cross-entropy on the 7 action tokens, teacher forced. prompts: (B, L)
-    ids, left-padded with pad_id (masked out); pixel_values: (B, 3, S, S); tokens: (B, 7) indices."""
+    ids, left-padded with pad_id (masked out); pixel_values: (B, 3, S, S); tokens: (B, 7) indices.
+    with_pred: also return the argmax action indices (B, 7), as greedy decoding would pick them."""
     ids = torch.cat([prompts, tokens + action_id0], dim=1)
     mask = (ids != pad_id).long()
     pos = (mask.cumsum(1) - 1).clamp(min=0)       # positions as at inference, where there is no padding
     logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, pixel_values=pixel_values).logits
-    return torch.nn.functional.cross_entropy(logits[:, -8:-1].reshape(-1, logits.shape[-1]), ids[:, -7:].reshape(-1))
+    loss = torch.nn.functional.cross_entropy(logits[:, -8:-1].reshape(-1, logits.shape[-1]), ids[:, -7:].reshape(-1))
+    if not with_pred:
+        return loss
+    return loss, logits[:, -8:-1, action_id0:action_id0 + N_ACTION_TOKENS].argmax(-1)
+
+
+def gripper_agreement(pred, label, mask=None):
+    """Share of frames on which two gripper tokens decode to the same command, open iff the decoded
+    value > 0.5 (as tgrpo.to_env_action binarizes it). pred, label: (N,) token indices of the
+    gripper dim; mask: (N,) bool, the frames to count. None when no frame counts."""
+    from tgrpo import action_tokens_to_values
+    opened = lambda k: action_tokens_to_values(np.asarray(k)) > 0.5
+    agree = opened(pred) == opened(label)
+    agree = agree if mask is None else agree[np.asarray(mask, dtype=bool)]
+    return float(agree.mean()) if len(agree) else None
 
 
 def random_shift(x, pad, gen):
@@ -362,8 +382,9 @@ def cmd_sft(a):
             by_task.setdefault(int(f.stem[4:]), []).append(np.load(f))
     if not by_task:
         raise SystemExit(f"make_default.py: error: no task*.npz in {' '.join(a.demos)}")
-    data = [{"instruction": parts[0]["instruction"],
-             **{k: np.concatenate([d[k] for d in parts]) for k in ("pixel_values", "actions", "episode_lengths")}}
+    keys = ("pixel_values", "actions", "episode_lengths") + (
+        ("phases",) if all("phases" in d for parts in by_task.values() for d in parts) else ())  # older demos: none
+    data = [{"instruction": parts[0]["instruction"], **{k: np.concatenate([d[k] for d in parts]) for k in keys}}
             for _, parts in sorted(by_task.items())]
     actions = np.concatenate([d["actions"] for d in data])
     stats = action_norm_stats(actions)
@@ -395,13 +416,24 @@ def cmd_sft(a):
     print(f"SFT on {n} steps from {len(data)} tasks ({len(val_idx)} held out), "
           f"model {sum(p.numel() for p in model.parameters())} params")
 
+    # The held-out gripper decision as greedy decoding takes it, on all frames and on the expert's
+    # descent, where the v3 default closed early (results/README.md, section 4).
+    phases = np.concatenate([d["phases"] for d in data]) if "phases" in keys else None
+
     @torch.no_grad()
     def val_loss():
         model.eval()
-        chunks = val_idx.split(256)
-        losses = [sft_loss(model, prompts[i], pixel_values[i].float(), tokens[i], action_id0).item() * len(i) for i in chunks]
+        losses, preds = [], []
+        for i in val_idx.split(256):
+            loss, pred = sft_loss(model, prompts[i], pixel_values[i].float(), tokens[i], action_id0, with_pred=True)
+            losses.append(loss.item() * len(i)), preds.append(pred[:, 6])
         model.train()
-        return sum(losses) / max(1, len(val_idx))
+        if not len(val_idx):
+            return 0.0, None, None
+        pred, label = torch.cat(preds).numpy(), tokens[val_idx, 6].numpy()
+        descent = None if phases is None else phases[val_idx.numpy()] == ScriptedExpert.PHASES.index("descend")
+        return (sum(losses) / len(val_idx), gripper_agreement(pred, label),
+                None if descent is None else gripper_agreement(pred, label, descent))
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
     steps = a.epochs * (n // a.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=steps, pct_start=0.05)
@@ -422,13 +454,18 @@ def cmd_sft(a):
             bar.update(1), bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(curve[-50:]):.3f}")
         if len(val_idx):
             val_curve.append(val_loss())
-            tqdm.write(f"epoch {epoch + 1}: train {np.mean(curve[-(n // a.batch):]):.3f}  held-out {val_curve[-1]:.3f}")
+            tqdm.write(f"epoch {epoch + 1}: train {np.mean(curve[-(n // a.batch):]):.3f}  held-out {val_curve[-1][0]:.3f}"
+                       f"  gripper agrees {val_curve[-1][1]:.3f} (on the descent: {val_curve[-1][2]})")
     bar.close()
     model.eval()
     out = Path(a.out)
     model.save_pretrained(out)
     processor.save_pretrained(out)
-    (out / "sft_loss.json").write_text(json.dumps({"loss": curve[:: max(1, len(curve) // 500)], "val_loss_per_epoch": val_curve, "recipe": vars(a)}))
+    column = lambda j: [v[j] for v in val_curve]
+    (out / "sft_loss.json").write_text(json.dumps({
+        "loss": curve[:: max(1, len(curve) // 500)], "val_loss_per_epoch": column(0),
+        "val_gripper_agreement_per_epoch": column(1), "val_gripper_agreement_descent_per_epoch": column(2),
+        "recipe": vars(a)}))
     try:                                             # the plot is optional: no matplotlib, no PNG
         import matplotlib
         matplotlib.use("Agg")

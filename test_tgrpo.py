@@ -674,7 +674,8 @@ def test_sft_command_joins_demo_dirs_and_holds_out_one_demo(tmp_path):
         n = sum(lengths)
         np.savez(tmp_path / name / "task4.npz", pixel_values=rng.normal(size=(n, 3, 32, 32)).astype(np.float16),
                  actions=np.concatenate([rng.uniform(-1, 1, (n, 6)), rng.choice([-1.0, 1.0], (n, 1))], 1).astype(np.float32),
-                 episode_lengths=np.array(lengths), instruction="pick up the bbq sauce and place it in the basket")
+                 episode_lengths=np.array(lengths), phases=rng.integers(0, 3, n).astype(np.int8),
+                 instruction="pick up the bbq sauce and place it in the basket")
     out = tmp_path / "ckpt"
     r = subprocess.run([sys.executable, str(HERE / "make_default.py"), "sft", "--demos", str(tmp_path / "a"),
                         str(tmp_path / "b"), "--out", str(out), "--image-size", "32", "--patch", "16",
@@ -684,7 +685,19 @@ def test_sft_command_joins_demo_dirs_and_holds_out_one_demo(tmp_path):
     assert "SFT on 17 steps from 1 tasks (5 held out)" in r.stdout, r.stdout
     log = json.loads((out / "sft_loss.json").read_text())
     assert len(log["loss"]) == 2 * (17 // 4) and len(log["val_loss_per_epoch"]) == 2
+    for key in ("val_gripper_agreement_per_epoch", "val_gripper_agreement_descent_per_epoch"):
+        assert len(log[key]) == 2 and all(0 <= x <= 1 for x in log[key]), log[key]
     assert (out / "config.json").exists()
+
+
+def test_gripper_agreement_compares_decoded_commands():
+    from make_default import gripper_agreement
+    # Gripper values 1 (open) and 0 (close) as tokens, plus tokens that decode to 0.6 (open) and 0.4 (close).
+    o, c, o2, c2 = values_to_action_tokens(np.array([1.0, 0.0, 0.6, 0.4]))
+    pred, label = np.array([o, o2, c, c2, o]), np.array([o, o, c, o, c])
+    assert gripper_agreement(pred, label) == 3 / 5                       # frames 0, 1, 2 agree
+    assert gripper_agreement(pred, label, [False, False, True, True, True]) == 1 / 3
+    assert gripper_agreement(pred, label, [False] * 5) is None
 
 
 def test_sft_command_without_demos_exits_with_a_message(tmp_path):
