@@ -700,6 +700,23 @@ def test_gripper_agreement_compares_decoded_commands():
     assert gripper_agreement(pred, label, [False] * 5) is None
 
 
+def test_demos_command_records_a_successful_demo_with_its_phases(tmp_path):
+    # One real demo (Task 4, rendered at 64 px): the expert's run without the renderer first, then
+    # the recorded one; every step has its frame, its action and the expert's phase.
+    r = subprocess.run([sys.executable, str(HERE / "make_default.py"), "demos", "--tasks", "4", "--per-task", "1",
+                        "--camera-res", "64", "--image-size", "32", "--grip-noise", "0.1", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = np.load(tmp_path / "task4.npz")
+    n = len(d["actions"])
+    assert d["pixel_values"].shape == (n, 3, 32, 32) and d["episode_lengths"].tolist() == [n] and len(d["phases"]) == n
+    from make_default import ScriptedExpert
+    names = [ScriptedExpert.PHASES[k] for k in d["phases"]]
+    assert names[0] == "above" and "descend" in names and "release" in names   # the whole pick and place
+    assert all(b >= a for a, b in zip(d["phases"], d["phases"][1:]))             # phases only move forward
+    assert "task  4: 1/" in r.stdout, r.stdout
+
+
 def test_sft_command_without_demos_exits_with_a_message(tmp_path):
     r = subprocess.run([sys.executable, str(HERE / "make_default.py"), "sft", "--demos", str(tmp_path),
                         "--out", str(tmp_path / "ckpt")], capture_output=True, text=True, timeout=600)
