@@ -196,18 +196,19 @@ def make_env(task, render_res=None):
 
 
 def run_expert(env, target, obs, max_steps=300, settle=10, record=False, noise=0.0, rng=None, grip_noise=0.0,
-               phases=None):
+               phases=None, expert=None):
     """Settle, then the expert until success or max_steps. Returns (success, frames, actions).
     With noise > 0 the executed xyz action gets N(0, noise) added while the recorded label stays
     the expert's (DART-style): the demos then also show how to recover from small drifts.
     grip_noise > 0 does the same for the gripper on the way down: with this probability per step,
     while the hand is still > 5 cm above the target, the gripper is closed for 3-12 steps while the
     label stays "open, keep descending" (the SFT default's greedy failure: it closes early).
-    phases: a list that receives the expert's phase index of every recorded step."""
+    phases: a list that receives the expert's phase index of every recorded step.
+    expert: a ScriptedExpert (or a variant of it) for `target`; default a new ScriptedExpert."""
     frames, actions, false_close = [], [], 0
     for _ in range(settle):
         obs, _, _, _ = env.step([0, 0, 0, 0, 0, 0, -1])
-    expert = ScriptedExpert(target)
+    expert = expert or ScriptedExpert(target)
     for _ in range(max_steps):
         a = expert(env)
         if record:
@@ -217,11 +218,11 @@ def run_expert(env, target, obs, max_steps=300, settle=10, record=False, noise=0
         a = a.copy()
         if noise > 0 and expert.PHASES[expert.phase] not in ("close", "release"):
             a[:3] += rng.normal(0, noise, 3)
-        e = env.env
-        height = e.sim.data.site_xpos[e.robots[0].eef_site_id][2] - e.sim.data.body_xpos[e.obj_body_id[target]][2]
-        if (grip_noise > 0 and not false_close and expert.PHASES[expert.phase] == "descend" and height > 0.05
-                and rng.random() < grip_noise):
-            false_close = int(rng.integers(3, 13))
+        if grip_noise > 0 and not false_close and expert.PHASES[expert.phase] == "descend":
+            d, e = env.env.sim.data, env.env
+            height = d.site_xpos[e.robots[0].eef_site_id][2] - d.body_xpos[e.obj_body_id[target]][2]
+            if height > 0.05 and rng.random() < grip_noise:
+                false_close = int(rng.integers(3, 13))
         if false_close:
             a[6], false_close = 1.0, false_close - 1
         obs, _, done, _ = env.step(a)
@@ -440,8 +441,6 @@ def cmd_sft(a):
             loss, pred = sft_loss(model, prompts[i], pixel_values[i].float(), tokens[i], action_id0, with_pred=True)
             losses.append(loss.item() * len(i)), preds.append(pred[:, 6])
         model.train()
-        if not len(val_idx):
-            return 0.0, None, None
         pred, label = torch.cat(preds).numpy(), tokens[val_idx, 6].numpy()
         descent = None if phases is None else phases[val_idx.numpy()] == ScriptedExpert.PHASES.index("descend")
         return (sum(losses) / len(val_idx), gripper_agreement(pred, label),

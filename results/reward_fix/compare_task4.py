@@ -62,7 +62,7 @@ def summary(decoding, pairs):
     rate = lambda e: 100 * e["successes"] / e["trials"]
     before, after = [rate(a) for _, a, _ in done], [rate(b) for _, _, b in done]
     sd = lambda x: f" +- {stdev(x):.1f}" if len(x) > 1 else ""
-    k1, k2, n = sum(a["successes"] for _, a, _ in done), sum(b["successes"] for _, _, b in done), 50 * len(done)
+    k1, k2, n = sum(a["successes"] for _, a, _ in done), sum(b["successes"] for _, _, b in done), sum(a["trials"] for _, a, _ in done)
     line = (f"  seeds {[s for s, _, _ in done]}: SFT {mean(before):.1f}{sd(before)}% -> 30 episodes "
             f"{mean(after):.1f}{sd(after)}% | pooled {k1}/{n} -> {k2}/{n}, two-proportion p = {two_proportion_p(k1, k2, n):.2f}")
     if all("per_trial" in a and "per_trial" in b for _, a, b in done):
