@@ -20,6 +20,7 @@ SFT is OpenVLA's objective, cross-entropy on the 7 action tokens, multi-task ove
 """
 import argparse
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -185,6 +186,8 @@ def body_bounds(sim, body):
 
 def make_env(task, render_res=None):
     """One LIBERO env of libero_object task 1..10; with render_res, the agentview camera only."""
+    from tgrpo import quiet_macro_advice
+    logging.getLogger("robosuite_logs").addFilter(quiet_macro_advice)     # robosuite's import advice
     from libero.libero import benchmark, get_libero_path
     from libero.libero.envs.env_wrapper import ControlEnv
     suite = benchmark.get_benchmark_dict()["libero_object"]()

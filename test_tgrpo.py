@@ -569,6 +569,7 @@ def test_end_to_end_train_checkpoint_resume_eval(tmp_path):
     r = _run(*common, "--episodes", "1", "--video-every", "1")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "slow image processor" not in r.stderr and "[info]" not in r.stdout          # silenced at their source
+    assert "macro file" not in r.stderr + r.stdout                                      # robosuite's import advice
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 1 and rows[0]["episode"] == 1 and rows[0]["group"] == 2 and isinstance(rows[0]["drops"], int)
     from PIL import Image

@@ -20,6 +20,7 @@ import contextlib
 import functools
 import io
 import json
+import logging
 import math
 import os
 import random
@@ -237,8 +238,16 @@ def check_gl():
             "Install libegl1 libgl1-mesa-dri (EGL) or libosmesa6 with MUJOCO_GL=osmesa.")
 
 
+def quiet_macro_advice(record):
+    """Logging filter: robosuite (under LIBERO) advises on import, in three lines, to create a private
+    macro file. Harmless here, and it came before anything of ours; only those lines are dropped."""
+    return not record.getMessage().startswith(("No private macro file", "It is recommended to use a private macro",
+                                               "To setup, run: python"))
+
+
 def make_env_group(task, num_envs, res, seed, serial=False):
     """M envs of one libero_object task in LIBERO's vector env. Returns (envs, instruction, init states)."""
+    logging.getLogger("robosuite_logs").addFilter(quiet_macro_advice)      # before robosuite's first import
     from libero.libero import benchmark, get_libero_path
     from libero.libero.envs import DummyVectorEnv, SubprocVectorEnv
     with contextlib.redirect_stdout(io.StringIO()):      # the suite prints its task order, always the same
