@@ -833,21 +833,27 @@ def openvla_policy(tiny_openvla):
     return tgrpo.load_policy(str(tiny_openvla), lora_rank=8, device="cpu")
 
 
+@pytest.fixture(scope="module")
+def openvla_policy_fp32(tiny_openvla):
+    """The same policy in float32: on a CPU with bf16 matrix units (AMX) bf16 rounding depends on the
+    batch shape, so checks that compare batches of different shapes run here."""
+    torch.manual_seed(0)
+    pol = tgrpo.load_policy(str(tiny_openvla), lora_rank=8, device="cpu")
+    pol.model.float()
+    pol.dtype = torch.float32
+    return pol
+
+
 @needs_openvla
 @pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
-def test_openvla_greedy_actions_equal_predict_action(openvla_policy, tiny_openvla, expert_frames, dtype):
+def test_openvla_greedy_actions_equal_predict_action(openvla_policy, openvla_policy_fp32, expert_frames, dtype):
     """On real LIBERO frames, the greedy action of our decoding (what evaluate() sends to the env) equals
     OpenVLA's own predict_action, one frame at a time, after OpenVLA's LIBERO gripper mapping ([0, 1] ->
     [-1, 1], binarize, flip), in all 7 dims. In bf16 (the loaded dtype) ours also runs one frame at a
     time: on a CPU with bf16 matrix units (AMX) the rounding depends on the batch shape, and near-tied
     logits then flip (2 of 224 dims, measured). A float32 copy checks the batch of 32 that evaluate() sends."""
     frames, _, language = expert_frames
-    pol = openvla_policy
-    if dtype == "float32":
-        torch.manual_seed(0)
-        pol = tgrpo.load_policy(str(tiny_openvla), lora_rank=8, device="cpu")
-        pol.model.float()
-        pol.dtype = torch.float32
+    pol = openvla_policy_fp32 if dtype == "float32" else openvla_policy
     prompt = pol.prompt_ids(language)
     # 20 states of the episode, plus 12 noise images: a random network maps similar frames to similar
     # actions, and the noise makes the greedy actions differ, so the comparison can fail.
@@ -918,14 +924,11 @@ def test_openvla_ratio_is_one_before_the_update_and_ref_is_the_base_model(openvl
 
 
 @needs_openvla
-def test_openvla_micro_batches_give_the_whole_group_gradient(tiny_openvla, expert_frames):
+def test_openvla_micro_batches_give_the_whole_group_gradient(openvla_policy_fp32, expert_frames):
     """Through OpenVLA's own decoding path, micro-batches add up to the whole group's gradient. Checked
-    on a float32 copy: in bf16 a chunk is a batch of another shape, and on a CPU with bf16 matrix
+    on the float32 copy: in bf16 a chunk is a batch of another shape, and on a CPU with bf16 matrix
     units (AMX) that alone moved the gradient by 6% (measured), which says nothing about accumulation."""
-    torch.manual_seed(0)
-    pol = tgrpo.load_policy(str(tiny_openvla), lora_rank=8, device="cpu")
-    pol.model.float()
-    pol.dtype = torch.float32
+    pol = openvla_policy_fp32
     frames, _, _ = expert_frames
     pv = tgrpo.preprocess_frames(frames[2::7][:8], pol.image_processor)
     g = micro_batch_gradients(pol, pv)
