@@ -25,7 +25,7 @@ stage demos_1-5 python make_default.py demos --tasks 1-5 --per-task 20 --grip-no
 stage demos_6-10 python make_default.py demos --tasks 6-10 --per-task 20 --grip-noise 0.1 --out "$W/demos"; wait $p
 stage sft python make_default.py sft --demos "$W/demos" --epochs 8 --out "$W/default_v5"
 stage phases python make_default.py phases default_policy "$W/default_v5" --task 4 --states 0-3
-stage greedy16 python tgrpo.py --task 4 --episodes 0 --eval-trials 16 --model "$W/default_v5" --out "$W/runs/v5_task4_greedy16"
+stage greedy50 python tgrpo.py --task 4 --episodes 0 --eval-trials 50 --model "$W/default_v5" --out "$W/runs/v5_task4_greedy50"
 cp "$W"/stages.txt "$W"/*.log "$W"/default_v5/sft_loss.json "$W"/default_v5/sft_loss.png "$HERE"/
-cp -r "$W/runs/v5_task4_greedy16" "$HERE"/ && rm -rf "$HERE"/v5_task4_greedy16/ckpt_*
+cp -r "$W/runs/v5_task4_greedy50" "$HERE"/ && rm -rf "$HERE"/v5_task4_greedy50/ckpt_*
 du -sh "$W/default_v5"
