@@ -1,0 +1,71 @@
+"""Issue 18's learning table: Task 4, the v5 default before and after 30 TGRPO episodes, greedy,
+50 trials on init states 0-49, for Table 3's alphas and both ablations of Table 1 (a1 = 0, a2 = 0),
+seed by seed (exact McNemar over the init states), then mean +- std (n-1) and pooled tests. The
+greedy 'before' is the same evaluation for every seed, so the pooled tests treat repeated outcomes as
+independent: a hint, the per-seed tests are the finding. Runs not done yet print as '-'.
+
+    python results/default_v5/compare_greedy.py        # from the repository root
+
+Folders: results/default_v5/v5_task4_greedy50 (before; greedy evaluation is deterministic, so one
+folder serves every seed) and results/task4_v5_<config>_seed<S> (made by learn_task4.sh).
+"""
+import json
+from math import comb, erf, sqrt
+from pathlib import Path
+from statistics import mean, stdev
+
+R = Path(__file__).resolve().parent.parent
+CONFIGS = {"table3": "a1 0.35, a2 0.65", "a1_0": "a1 0, a2 0.65", "a2_0": "a1 0.35, a2 0"}
+
+
+def greedy50(folder, episode):
+    """The 50-trial greedy evaluation of results/<folder> after `episode` episodes, or None."""
+    f = R / folder / "eval.jsonl"
+    lines = [json.loads(x) for x in open(f)] if f.exists() else []
+    hits = [e for e in lines if e["trials"] == 50 and e["episode"] == episode and e.get("decoding", "greedy") == "greedy"]
+    return hits[-1] if hits else None
+
+
+def mcnemar(a, b):
+    """Exact two-sided McNemar test on paired 0/1 outcomes: (both, neither, only a, only b, p)."""
+    both = sum(x and y for x, y in zip(a, b))
+    neither = sum(not x and not y for x, y in zip(a, b))
+    only_a, only_b = sum(x and not y for x, y in zip(a, b)), sum(y and not x for x, y in zip(a, b))
+    n, k = only_a + only_b, min(only_a, only_b)
+    p = min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2 ** n) if n else 1.0
+    return both, neither, only_a, only_b, p
+
+
+def paired(a, b):
+    return "both %d, neither %d, only before %d, only after %d, exact McNemar p = %.2g" % mcnemar(a, b)
+
+
+def two_proportion_p(k1, k2, n):
+    """Two-sided p of the pooled two-proportion z-test, k1/n against k2/n."""
+    p = (k1 + k2) / (2 * n)
+    if p in (0.0, 1.0):
+        return 1.0
+    return 1 - erf(abs(k2 - k1) / n / sqrt(2 * p * (1 - p) / n) / sqrt(2))
+
+
+before = greedy50("default_v5/v5_task4_greedy50", 0)
+print(f"v5 default, Task 4, greedy, 50 trials: {'-' if before is None else before['successes']}/50")
+for config, label in CONFIGS.items():
+    print(f"== {config} ({label}), lr 1e-4, 30 episodes, M = 8")
+    done = []
+    for seed in (0, 1, 2):
+        after = greedy50(f"task4_v5_{config}_seed{seed}", 30)
+        if before is None or after is None:
+            print(f"  seed {seed}: -")
+            continue
+        done.append(after)
+        print(f"  seed {seed}: {before['successes']}/50 -> {after['successes']}/50 | per state: "
+              + paired(before["per_trial"], after["per_trial"]))
+    if done:
+        rates = [100 * e["successes"] / 50 for e in done]
+        k2, n = sum(e["successes"] for e in done), 50 * len(done)
+        k1 = before["successes"] * len(done)
+        sd = f" +- {stdev(rates):.1f}" if len(rates) > 1 else ""
+        print(f"  {len(done)} seeds: {100 * before['successes'] / 50:.1f}% -> {mean(rates):.1f}{sd}% | pooled {k1}/{n} -> "
+              f"{k2}/{n}, two-proportion p = {two_proportion_p(k1, k2, n):.2g} | pooled per (seed, state): "
+              + paired(before["per_trial"] * len(done), sum((e["per_trial"] for e in done), [])))
