@@ -352,18 +352,29 @@ def actions_to_tokens(actions, stats):
     return values_to_action_tokens(x)
 
 
-def sft_loss(model, prompts, pixel_values, tokens, action_id0, pad_id=3, with_pred=False):
+def sft_loss(model, prompts, pixel_values, tokens, action_id0, pad_id=3):
     """OpenVLA's objective: cross-entropy on the 7 action tokens, teacher forced. prompts: (B, L)
-    ids, left-padded with pad_id (masked out); pixel_values: (B, 3, S, S); tokens: (B, 7) indices.
-    with_pred: also return the argmax action indices (B, 7), as greedy decoding would pick them."""
+    ids, left-padded with pad_id (masked out); pixel_values: (B, 3, S, S); tokens: (B, 7) indices."""
     ids = torch.cat([prompts, tokens + action_id0], dim=1)
     mask = (ids != pad_id).long()
     pos = (mask.cumsum(1) - 1).clamp(min=0)       # positions as at inference, where there is no padding
     logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, pixel_values=pixel_values).logits
-    loss = torch.nn.functional.cross_entropy(logits[:, -8:-1].reshape(-1, logits.shape[-1]), ids[:, -7:].reshape(-1))
-    if not with_pred:
-        return loss
-    return loss, logits[:, -8:-1, action_id0:action_id0 + N_ACTION_TOKENS].argmax(-1)
+    return torch.nn.functional.cross_entropy(logits[:, -8:-1].reshape(-1, logits.shape[-1]), ids[:, -7:].reshape(-1))
+
+
+@torch.no_grad()
+def greedy_tokens(model, prompts, pixel_values, action_id0, pad_id=3):
+    """The 7 action indices (B, 7) that greedy decoding picks, each token conditioned on the model's
+    own previous ones (as tgrpo.decode_actions, without a KV cache). Teacher-forced argmaxes would let
+    the gripper token see the expert's true xyz tokens, which hides early closes."""
+    chosen = prompts[:, :0]
+    for _ in range(7):
+        ids = torch.cat([prompts, chosen + action_id0], dim=1)
+        mask = (ids != pad_id).long()
+        pos = (mask.cumsum(1) - 1).clamp(min=0)
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, pixel_values=pixel_values).logits
+        chosen = torch.cat([chosen, logits[:, -1, action_id0:action_id0 + N_ACTION_TOKENS].argmax(-1, keepdim=True)], 1)
+    return chosen
 
 
 def gripper_agreement(pred, label, mask=None):
@@ -441,8 +452,8 @@ def cmd_sft(a):
         model.eval()
         losses, preds = [], []
         for i in val_idx.split(256):
-            loss, pred = sft_loss(model, prompts[i], pixel_values[i].float(), tokens[i], action_id0, with_pred=True)
-            losses.append(loss.item() * len(i)), preds.append(pred[:, 6])
+            losses.append(sft_loss(model, prompts[i], pixel_values[i].float(), tokens[i], action_id0).item() * len(i))
+            preds.append(greedy_tokens(model, prompts[i], pixel_values[i].float(), action_id0)[:, 6])
         model.train()
         pred, label = torch.cat(preds).numpy(), tokens[val_idx, 6].numpy()
         descent = None if phases is None else phases[val_idx.numpy()] == ScriptedExpert.PHASES.index("descend")

@@ -212,6 +212,20 @@ def test_shipped_checkpoint_is_trained_and_follows_the_expert(policy, expert_fra
     assert (acts[:, 6] == labels[:, 6]).mean() > 0.7         # open while approaching, closed on the object
 
 
+def test_sft_greedy_tokens_are_the_rollouts_greedy_actions(policy, expert_frames):
+    """make_default.greedy_tokens (the held-out gripper screen of `sft`, no KV cache) picks the same
+    7 tokens as tgrpo's greedy decoding (KV cache) on real frames of a fixed eval init state."""
+    from make_default import greedy_tokens
+    frames, _, language = expert_frames
+    pv = tgrpo.preprocess_frames(frames, policy.image_processor)
+    prompt = policy.prompt_ids(language)
+    with policy.model.disable_adapter():
+        k, _, _ = tgrpo.sample_actions(policy, prompt, pv, greedy=True)
+        ours = greedy_tokens(policy.model, prompt.expand(len(pv), -1), pv, policy.action_id0)
+    assert ours.shape == (60, 7)
+    assert torch.equal(ours, k), (ours != k).sum().item()
+
+
 def test_sampling_logp_matches_teacher_forcing_and_ref(policy):
     torch.manual_seed(1)
     prompt = policy.prompt_ids("pick up the bbq sauce and place it in the basket")
