@@ -4,12 +4,14 @@ seed by seed (exact McNemar over the init states), then mean +- std (n-1) and po
 greedy 'before' is the same evaluation for every seed, so the pooled tests treat repeated outcomes as
 independent: a hint, the per-seed tests are the finding. Runs not done yet print as '-'.
 
-    python results/default_v5/compare_greedy.py        # from the repository root
+    python results/default_v5/compare_greedy.py [BEFORE] [PREFIX]       # from the repository root
 
-Folders: results/default_v5/v5_task4_greedy50 (before; greedy evaluation is deterministic, so one
-folder serves every seed) and results/task4_v5_<config>_seed<S> (made by learn_task4.sh).
+Folders under results/: BEFORE (default default_v5/v5_task4_greedy50), the 50 greedy trials of the
+SFT policy (greedy evaluation is deterministic, so one folder serves every seed), and
+PREFIX_<config>_seed<S> (default PREFIX task4_v5), the runs made by learn_task4.sh.
 """
 import json
+import sys
 from math import comb, erf, sqrt
 from pathlib import Path
 from statistics import mean, stdev
@@ -48,13 +50,15 @@ def two_proportion_p(k1, k2, n):
     return 1 - erf(abs(k2 - k1) / n / sqrt(2 * p * (1 - p) / n) / sqrt(2))
 
 
-before = greedy50("default_v5/v5_task4_greedy50", 0)
-print(f"v5 default, Task 4, greedy, 50 trials: {'-' if before is None else before['successes']}/50")
+BEFORE = sys.argv[1] if len(sys.argv) > 1 else "default_v5/v5_task4_greedy50"
+PREFIX = sys.argv[2] if len(sys.argv) > 2 else "task4_v5"
+before = greedy50(BEFORE, 0)
+print(f"{BEFORE}, Task 4, greedy, 50 trials: {'-' if before is None else before['successes']}/50")
 for config, label in CONFIGS.items():
     print(f"== {config} ({label}), lr 1e-4, 30 episodes, M = 8")
     done = []
     for seed in (0, 1, 2):
-        after = greedy50(f"task4_v5_{config}_seed{seed}", 30)
+        after = greedy50(f"{PREFIX}_{config}_seed{seed}", 30)
         if before is None or after is None:
             print(f"  seed {seed}: -")
             continue
