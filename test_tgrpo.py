@@ -222,8 +222,12 @@ def test_sft_greedy_tokens_are_the_rollouts_greedy_actions(policy, expert_frames
     with policy.model.disable_adapter():
         k, _, _ = tgrpo.sample_actions(policy, prompt, pv, greedy=True)
         ours = greedy_tokens(policy.model, prompt.expand(len(pv), -1), pv, policy.action_id0)
+        # `sft` left-pads the shorter prompts of a batch with <pad> (id 3, masked out): same tokens
+        padded = greedy_tokens(policy.model, torch.cat([torch.full((len(pv), 3), 3), prompt.expand(len(pv), -1)], 1),
+                               pv, policy.action_id0)
     assert ours.shape == (60, 7)
     assert torch.equal(ours, k), (ours != k).sum().item()
+    assert torch.equal(padded, k), (padded != k).sum().item()
 
 
 def test_sampling_logp_matches_teacher_forcing_and_ref(policy):
