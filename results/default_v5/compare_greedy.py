@@ -12,11 +12,12 @@ PREFIX_<config>_seed<S> (default PREFIX task4_v5), the runs made by learn_task4.
 """
 import json
 import sys
-from math import comb, erf, sqrt
 from pathlib import Path
 from statistics import mean, stdev
 
 R = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(R / "reward_fix"))
+from compare_task4 import mcnemar, two_proportion_p  # noqa: E402  (one copy of the tests)
 CONFIGS = {"table3": "a1 0.35, a2 0.65", "a1_0": "a1 0, a2 0.65", "a2_0": "a1 0.35, a2 0"}
 
 
@@ -28,26 +29,8 @@ def greedy50(folder, episode):
     return hits[-1] if hits else None
 
 
-def mcnemar(a, b):
-    """Exact two-sided McNemar test on paired 0/1 outcomes: (both, neither, only a, only b, p)."""
-    both = sum(x and y for x, y in zip(a, b))
-    neither = sum(not x and not y for x, y in zip(a, b))
-    only_a, only_b = sum(x and not y for x, y in zip(a, b)), sum(y and not x for x, y in zip(a, b))
-    n, k = only_a + only_b, min(only_a, only_b)
-    p = min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2 ** n) if n else 1.0
-    return both, neither, only_a, only_b, p
-
-
 def paired(a, b):
     return "both %d, neither %d, only before %d, only after %d, exact McNemar p = %.2g" % mcnemar(a, b)
-
-
-def two_proportion_p(k1, k2, n):
-    """Two-sided p of the pooled two-proportion z-test, k1/n against k2/n."""
-    p = (k1 + k2) / (2 * n)
-    if p in (0.0, 1.0):
-        return 1.0
-    return 1 - erf(abs(k2 - k1) / n / sqrt(2 * p * (1 - p) / n) / sqrt(2))
 
 
 BEFORE = sys.argv[1] if len(sys.argv) > 1 else "default_v5/v5_task4_greedy50"

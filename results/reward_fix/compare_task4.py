@@ -72,39 +72,44 @@ def summary(decoding, pairs):
     print(line)
 
 
-for decoding in ("sampled", "greedy"):
-    print(f"== {decoding} evaluation, 50 trials (init states 0-49)")
-    pairs, pairs_v3 = [], []
-    for s in (0, 1, 2):
-        sft_v3 = evals(f"task4_v3_sft_sampled50_seed{s}").get((0, decoding))
-        sft_v4 = (evals(f"task4_v4_sft_sampled50_seed{s}") if decoding == "sampled"
-                  else evals("task4_v4_sft_greedy50")).get((0, decoding))
-        v3 = evals(f"task4_v3_lr1e-4_seed{s}").get((30, decoding))
-        v4 = evals(f"task4_v4_fixedreward_lr1e-4_seed{s}").get((30, decoding))
-        print(f" seed {s}")
-        pairs.append((s, sft_v4, v4)), pairs_v3.append((s, sft_v3, v3))
-        show("first reward: SFT vs 30 episodes", sft_v3, v3)
-        show("fixed reward: SFT vs 30 episodes", sft_v4, v4)
-        show("after 30 episodes: first vs fixed reward", v3, v4)
-    summary(decoding, pairs)
-    both = [(a, b) for _, a, b in pairs + pairs_v3 if a is not None and b is not None]
-    if decoding == "sampled" and len(both) == 6:   # post hoc: TGRPO at lr 1e-4 with either reward, 6 runs
-        k1, k2, n = (sum(a["successes"] for a, _ in both), sum(b["successes"] for _, b in both),
-                     sum(a["trials"] for a, _ in both))
-        print(f" both rewards pooled (post hoc, 6 runs; the two rewards' evals seed their envs differently): "
-              f"SFT {k1}/{n} -> 30 episodes {k2}/{n}, two-proportion p = {two_proportion_p(k1, k2, n):.3f}")
+def main():
+    for decoding in ("sampled", "greedy"):
+        print(f"== {decoding} evaluation, 50 trials (init states 0-49)")
+        pairs, pairs_v3 = [], []
+        for s in (0, 1, 2):
+            sft_v3 = evals(f"task4_v3_sft_sampled50_seed{s}").get((0, decoding))
+            sft_v4 = (evals(f"task4_v4_sft_sampled50_seed{s}") if decoding == "sampled"
+                      else evals("task4_v4_sft_greedy50")).get((0, decoding))
+            v3 = evals(f"task4_v3_lr1e-4_seed{s}").get((30, decoding))
+            v4 = evals(f"task4_v4_fixedreward_lr1e-4_seed{s}").get((30, decoding))
+            print(f" seed {s}")
+            pairs.append((s, sft_v4, v4)), pairs_v3.append((s, sft_v3, v3))
+            show("first reward: SFT vs 30 episodes", sft_v3, v3)
+            show("fixed reward: SFT vs 30 episodes", sft_v4, v4)
+            show("after 30 episodes: first vs fixed reward", v3, v4)
+        summary(decoding, pairs)
+        both = [(a, b) for _, a, b in pairs + pairs_v3 if a is not None and b is not None]
+        if decoding == "sampled" and len(both) == 6:   # post hoc: TGRPO at lr 1e-4 with either reward, 6 runs
+            k1, k2, n = (sum(a["successes"] for a, _ in both), sum(b["successes"] for _, b in both),
+                         sum(a["trials"] for a, _ in both))
+            print(f" both rewards pooled (post hoc, 6 runs; the two rewards' evals seed their envs differently): "
+                  f"SFT {k1}/{n} -> 30 episodes {k2}/{n}, two-proportion p = {two_proportion_p(k1, k2, n):.3f}")
 
-print("== training, per run: mean R of the group over episodes 1-6 / 7-18 / 19-30 (each run's own reward, so not"
-      " comparable across rewards), KL to pi_ref over 19-30, groups without a success, env-steps that paid the drop penalty")
-for s in (0, 1, 2):
-    for name in (f"task4_v3_lr1e-4_seed{s}", f"task4_v4_fixedreward_lr1e-4_seed{s}"):
-        rows = read_jsonl(name, "metrics.jsonl")
-        if len(rows) < 30:
-            print(f"  {name}: {len(rows)} episodes")
-            continue
-        avg = lambda a, b: sum(r["reward_mean"] for r in rows[a:b]) / (b - a)
-        kl = [r["kl"] for r in rows[18:30]]
-        print(f"  {name}: R {avg(0, 6):.0f} / {avg(6, 18):.0f} / {avg(18, 30):.0f} | KL {min(kl):.1e} .. {max(kl):.1e}"
-              f" | no success {sum(r['successes'] == 0 for r in rows)}"
-              f" | drops {sum(r['drops'] for r in rows) if 'drops' in rows[0] else 'not counted'}"
-              f" | T {min(r['steps'] for r in rows)}-{max(r['steps'] for r in rows)}")
+    print("== training, per run: mean R of the group over episodes 1-6 / 7-18 / 19-30 (each run's own reward, so not"
+          " comparable across rewards), KL to pi_ref over 19-30, groups without a success, env-steps that paid the drop penalty")
+    for s in (0, 1, 2):
+        for name in (f"task4_v3_lr1e-4_seed{s}", f"task4_v4_fixedreward_lr1e-4_seed{s}"):
+            rows = read_jsonl(name, "metrics.jsonl")
+            if len(rows) < 30:
+                print(f"  {name}: {len(rows)} episodes")
+                continue
+            avg = lambda a, b: sum(r["reward_mean"] for r in rows[a:b]) / (b - a)
+            kl = [r["kl"] for r in rows[18:30]]
+            print(f"  {name}: R {avg(0, 6):.0f} / {avg(6, 18):.0f} / {avg(18, 30):.0f} | KL {min(kl):.1e} .. {max(kl):.1e}"
+                  f" | no success {sum(r['successes'] == 0 for r in rows)}"
+                  f" | drops {sum(r['drops'] for r in rows) if 'drops' in rows[0] else 'not counted'}"
+                  f" | T {min(r['steps'] for r in rows)}-{max(r['steps'] for r in rows)}")
+
+
+if __name__ == "__main__":
+    main()
