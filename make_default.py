@@ -92,8 +92,12 @@ class ScriptedExpert:
 
     HAND = np.array([0.10, 0.03])    # Panda hand half-extents (m) along the eef x (finger) and y axes; measured 0.10, 0.032
 
-    def __init__(self, target, basket="basket_1", release_z=0.20):
+    def __init__(self, target, basket="basket_1", release_z=0.20, turn=0.0):
         self.target, self.basket, self.release_z = target, basket, release_z   # eef height of the release
+        # turn (rad): from the lift on, hold the starting yaw turned by this much. Seen from the agentview
+        # camera the fingers are hidden behind the hand, so the late descent and the early lift look alike
+        # and a single-image policy lifts before it grasps; a turned hand tells them apart.
+        self.turn = turn
         self.phase, self.steps, self.anchor, self.orientation, self.last_z = 0, 0, None, None, None
         self.offset = None
 
@@ -147,18 +151,26 @@ class ScriptedExpert:
             "lower": (np.r_[basket[:2], self.release_z], 1, 0.01),
             "release": (self.anchor, -1, -1),
         }[name]
-        err = self.orientation @ rot.T              # hold the starting yaw (small-angle error about z)
+        target_rot = self.orientation
+        if self.turn and self.phase >= self.PHASES.index("lift"):
+            c, s_ = np.cos(self.turn), np.sin(self.turn)
+            target_rot = np.array([[c, -s_, 0], [s_, c, 0], [0, 0, 1]]) @ self.orientation
+        err = target_rot @ rot.T                    # hold the (turned) starting yaw: error about z
+        yaw_err = (err[1, 0] - err[0, 1]) / 2       # sin of the yaw error
+        turning = name == "lift" and abs(yaw_err) > 0.1
+        if turning:                                 # turn in place first, then lift
+            goal = self.anchor
         action = np.zeros(7)
         speed = 0.5 if name == "descend" else 1.0  # descend gently: fast fingers push small boxes away
         action[:3] = np.clip((goal - eef) / 0.05, -speed, speed)   # OSC_POSE moves <= 5 cm per unit action
-        action[5] = np.clip((err[1, 0] - err[0, 1]) / 2 / 0.5, -1, 1)  # <= 0.5 rad per unit action
+        action[5] = np.clip(yaw_err / 0.5, -1, 1)  # <= 0.5 rad per unit action
         action[6] = grip
         self.steps += 1
         # The fingers stop on the table above the object's origin, so "descend" ends when the hand
         # stalls, not on a timer: a single-image policy cannot learn a switch that only a clock sees.
         stalled = name == "descend" and self.steps > 5 and self.last_z - eef[2] < 0.0005
         self.last_z = eef[2]
-        if np.linalg.norm(goal - eef) < tol or stalled or self.steps >= self.TIMEOUT[name]:
+        if (np.linalg.norm(goal - eef) < tol and not turning) or stalled or self.steps >= self.TIMEOUT[name]:
             self.phase, self.steps, self.anchor = min(self.phase + 1, len(self.PHASES) - 1), 0, None
         return action
 
@@ -274,7 +286,7 @@ def cmd_demos(a):
         def attempt(e, seed, **kw):
             e.seed(seed)
             return run_expert(e, TASK_TARGETS[task - 1], e.reset(), noise=a.noise, rng=np.random.default_rng(seed + 1),
-                              grip_noise=a.grip_noise, **kw)
+                              grip_noise=a.grip_noise, expert=ScriptedExpert(TASK_TARGETS[task - 1], turn=a.turn), **kw)
         while kept < a.per_task and tried < 3 * a.per_task:
             seed = a.seed * 1000 + 100 * task + tried
             tried += 1
@@ -312,7 +324,7 @@ def cmd_phases(a):
         obs = env.set_init_state(init_states[s])
         for _ in range(10):
             obs, _, _, _ = env.step([0, 0, 0, 0, 0, 0, -1])
-        expert = ScriptedExpert(TASK_TARGETS[a.task - 1])
+        expert = ScriptedExpert(TASK_TARGETS[a.task - 1], turn=a.turn)
         for _ in range(300):
             phase = expert.PHASES[expert.phase]
             act = expert(env)
@@ -527,6 +539,7 @@ if __name__ == "__main__":
     f.add_argument("--task", type=int, default=4, help="task 1..10")
     f.add_argument("--states", default="0-3", help="eval init states, e.g. 0-3")
     f.add_argument("--camera-res", type=int, default=256, help="render resolution, as tgrpo.py --camera-res")
+    f.add_argument("--turn", type=float, default=0.0, help="the expert's turn before the lift, as demos --turn")
     d = sub.add_parser("demos", help="record expert demonstrations")
     d.add_argument("--tasks", default="1-10", help="task range, e.g. 4 or 1-10")
     d.add_argument("--per-task", type=int, default=20, help="successful demonstrations per task")
@@ -535,6 +548,8 @@ if __name__ == "__main__":
     d.add_argument("--image-size", type=int, default=128, help="model input resolution (must match sft)")
     d.add_argument("--seed", type=int, default=0, help="placement seeds")
     d.add_argument("--noise", type=float, default=0.2, help="std of the noise added to executed xyz actions (0 = none)")
+    d.add_argument("--turn", type=float, default=0.0,
+                   help="radians the expert turns the hand (in place, after closing) before it lifts (0 = none)")
     d.add_argument("--grip-noise", type=float, default=0.0,
                    help="per-step probability of a false gripper close on the way down (0 = none)")
     for name, sp in (("sft", sub.add_parser("sft", help="train the tiny VLA on the demos")),
