@@ -94,9 +94,10 @@ class ScriptedExpert:
 
     def __init__(self, target, basket="basket_1", release_z=0.20, turn=0.0):
         self.target, self.basket, self.release_z = target, basket, release_z   # eef height of the release
-        # turn (rad): from the lift on, hold the starting yaw turned by this much. Seen from the agentview
-        # camera the fingers are hidden behind the hand, so the late descent and the early lift look alike
-        # and a single-image policy lifts before it grasps; a turned hand tells them apart.
+        # turn (rad): while closing, turn the hand by this much, and hold that yaw from then on. Seen from
+        # the agentview camera the fingers hide behind the hand, so the late descent, the close and the
+        # early lift look alike and a single-image policy lifts before it grasps; a turning hand tells
+        # them apart, and the close then ends when the turn is done rather than on a timer.
         self.turn = turn
         self.phase, self.steps, self.anchor, self.orientation, self.last_z = 0, 0, None, None, None
         self.offset = None
@@ -152,14 +153,11 @@ class ScriptedExpert:
             "release": (self.anchor, -1, -1),
         }[name]
         target_rot = self.orientation
-        if self.turn and self.phase >= self.PHASES.index("lift"):
+        if self.turn and self.phase >= self.PHASES.index("close"):
             c, s_ = np.cos(self.turn), np.sin(self.turn)
             target_rot = np.array([[c, -s_, 0], [s_, c, 0], [0, 0, 1]]) @ self.orientation
         err = target_rot @ rot.T                    # hold the (turned) starting yaw: error about z
         yaw_err = (err[1, 0] - err[0, 1]) / 2       # sin of the yaw error
-        turning = name == "lift" and abs(yaw_err) > 0.1
-        if turning:                                 # turn in place first, then lift
-            goal = self.anchor
         action = np.zeros(7)
         speed = 0.5 if name == "descend" else 1.0  # descend gently: fast fingers push small boxes away
         action[:3] = np.clip((goal - eef) / 0.05, -speed, speed)   # OSC_POSE moves <= 5 cm per unit action
@@ -170,7 +168,8 @@ class ScriptedExpert:
         # stalls, not on a timer: a single-image policy cannot learn a switch that only a clock sees.
         stalled = name == "descend" and self.steps > 5 and self.last_z - eef[2] < 0.0005
         self.last_z = eef[2]
-        if (np.linalg.norm(goal - eef) < tol and not turning) or stalled or self.steps >= self.TIMEOUT[name]:
+        turned = name == "close" and self.turn and self.steps >= 8 and abs(yaw_err) < 0.1   # fingers shut, hand turned
+        if np.linalg.norm(goal - eef) < tol or stalled or turned or self.steps >= self.TIMEOUT[name]:
             self.phase, self.steps, self.anchor = min(self.phase + 1, len(self.PHASES) - 1), 0, None
         return action
 
@@ -549,7 +548,7 @@ if __name__ == "__main__":
     d.add_argument("--seed", type=int, default=0, help="placement seeds")
     d.add_argument("--noise", type=float, default=0.2, help="std of the noise added to executed xyz actions (0 = none)")
     d.add_argument("--turn", type=float, default=0.0,
-                   help="radians the expert turns the hand (in place, after closing) before it lifts (0 = none)")
+                   help="radians the expert turns the hand while it closes the gripper (0 = none)")
     d.add_argument("--grip-noise", type=float, default=0.0,
                    help="per-step probability of a false gripper close on the way down (0 = none)")
     for name, sp in (("sft", sub.add_parser("sft", help="train the tiny VLA on the demos")),
