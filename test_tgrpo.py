@@ -397,6 +397,34 @@ def test_scripted_expert_succeeds_on_eval_init_states(task):
     env.close()
 
 
+@pytest.mark.parametrize("task", [TASK4, 7])
+def test_scripted_expert_turns_while_it_closes(task):
+    """demos --turn: the hand turns while the gripper closes, the close ends on the turn (not on the
+    15-step timer), the turn is held through the lift, and the pick and place still succeeds."""
+    from make_default import ScriptedExpert, make_env, run_expert
+    from reward import target_for_task
+    env, _, init_states = make_env(task)
+    env.reset()
+    obs = env.set_init_state(init_states[3])
+    log = []
+
+    class Logged(ScriptedExpert):
+        def __call__(self, e):
+            phase = self.PHASES[self.phase]
+            a = super().__call__(e)
+            rot = e.env.sim.data.site_xmat[e.env.robots[0].eef_site_id].reshape(3, 3) @ self.orientation.T
+            log.append((phase, a[5], np.arctan2(rot[1, 0], rot[0, 0])))   # phase, yaw action, yaw turned so far
+            return a
+    ok, _, _ = run_expert(env, target_for_task(task), obs, expert=Logged(target_for_task(task), turn=0.6))
+    env.close()
+    assert ok
+    close = [row for row in log if row[0] == "close"]
+    lift = [row for row in log if row[0] == "lift"]
+    assert 8 <= len(close) < ScriptedExpert.TIMEOUT["close"]               # ended by the turn
+    assert all(a5 > 0 for _, a5, _ in close[:5])                           # turning from the first closing step
+    assert abs(close[0][2]) < 0.05 and all(abs(yaw - 0.6) < 0.15 for _, _, yaw in lift)
+
+
 def test_scripted_expert_grasps_clear_of_a_tall_neighbour():
     """Cream cheese (task 2) lies next to the tall tomato sauce: on init states 1 and 2 a grasp at
     its origin put the hand on the bottle and failed. The expert now shifts the grasp along the
