@@ -92,14 +92,16 @@ class ScriptedExpert:
 
     HAND = np.array([0.10, 0.03])    # Panda hand half-extents (m) along the eef x (finger) and y axes; measured 0.10, 0.032
 
-    def __init__(self, target, basket="basket_1", release_z=0.20, turn=0.0):
+    def __init__(self, target, basket="basket_1", release_z=0.20, turn=0.0, descent_turn=0.0):
         self.target, self.basket, self.release_z = target, basket, release_z   # eef height of the release
         # turn (rad): while closing, turn the hand by this much, and hold that yaw from then on. Seen from
         # the agentview camera the fingers hide behind the hand, so the late descent, the close and the
         # early lift look alike and a single-image policy lifts before it grasps; a turning hand tells
         # them apart, and the close then ends when the turn is done rather than on a timer.
-        self.turn = turn
-        self.phase, self.steps, self.anchor, self.orientation, self.last_z = 0, 0, None, None, None
+        # descent_turn (rad per metre): on the way down, turn the hand in proportion to the distance
+        # descended, so that its yaw, visible from far, tells how far down it is.
+        self.turn, self.descent_turn, self.descent_yaw = turn, descent_turn, 0.0
+        self.phase, self.steps, self.anchor, self.orientation, self.last_z, self.still = 0, 0, None, None, None, 0
         self.offset = None
 
     def grasp_offset(self, e):
@@ -152,11 +154,11 @@ class ScriptedExpert:
             "lower": (np.r_[basket[:2], self.release_z], 1, 0.01),
             "release": (self.anchor, -1, -1),
         }[name]
-        target_rot = self.orientation
-        if self.turn and self.phase >= self.PHASES.index("close"):
-            c, s_ = np.cos(self.turn), np.sin(self.turn)
-            target_rot = np.array([[c, -s_, 0], [s_, c, 0], [0, 0, 1]]) @ self.orientation
-        err = target_rot @ rot.T                    # hold the (turned) starting yaw: error about z
+        if name == "descend":
+            self.descent_yaw = self.descent_turn * max(0.0, self.anchor[2] - eef[2])
+        yaw = self.descent_yaw + (self.turn if self.phase >= self.PHASES.index("close") else 0.0)
+        c, s_ = np.cos(yaw), np.sin(yaw)
+        err = np.array([[c, -s_, 0], [s_, c, 0], [0, 0, 1]]) @ self.orientation @ rot.T   # hold the (turned) starting yaw
         yaw_err = (err[1, 0] - err[0, 1]) / 2       # sin of the yaw error
         action = np.zeros(7)
         speed = 0.5 if name == "descend" else 1.0  # descend gently: fast fingers push small boxes away
@@ -166,7 +168,9 @@ class ScriptedExpert:
         self.steps += 1
         # The fingers stop on the table above the object's origin, so "descend" ends when the hand
         # stalls, not on a timer: a single-image policy cannot learn a switch that only a clock sees.
-        stalled = name == "descend" and self.steps > 5 and self.last_z - eef[2] < 0.0005
+        # (A turning hand can pause for a step on its way down: then the stall must last two steps.)
+        self.still = self.still + 1 if name == "descend" and self.steps > 5 and self.last_z - eef[2] < 0.0005 else 0
+        stalled = self.still >= (2 if self.descent_turn else 1)
         self.last_z = eef[2]
         turned = name == "close" and self.turn and self.steps >= 8 and abs(yaw_err) < 0.1   # fingers shut, hand turned
         if np.linalg.norm(goal - eef) < tol or stalled or turned or self.steps >= self.TIMEOUT[name]:
@@ -285,7 +289,8 @@ def cmd_demos(a):
         def attempt(e, seed, **kw):
             e.seed(seed)
             return run_expert(e, TASK_TARGETS[task - 1], e.reset(), noise=a.noise, rng=np.random.default_rng(seed + 1),
-                              grip_noise=a.grip_noise, expert=ScriptedExpert(TASK_TARGETS[task - 1], turn=a.turn), **kw)
+                              grip_noise=a.grip_noise, expert=ScriptedExpert(TASK_TARGETS[task - 1], turn=a.turn,
+                                                                             descent_turn=a.descent_turn), **kw)
         while kept < a.per_task and tried < 3 * a.per_task:
             seed = a.seed * 1000 + 100 * task + tried
             tried += 1
@@ -323,7 +328,7 @@ def cmd_phases(a):
         obs = env.set_init_state(init_states[s])
         for _ in range(10):
             obs, _, _, _ = env.step([0, 0, 0, 0, 0, 0, -1])
-        expert = ScriptedExpert(TASK_TARGETS[a.task - 1], turn=a.turn)
+        expert = ScriptedExpert(TASK_TARGETS[a.task - 1], turn=a.turn, descent_turn=a.descent_turn)
         for _ in range(300):
             phase = expert.PHASES[expert.phase]
             act = expert(env)
@@ -538,7 +543,8 @@ if __name__ == "__main__":
     f.add_argument("--task", type=int, default=4, help="task 1..10")
     f.add_argument("--states", default="0-3", help="eval init states, e.g. 0-3")
     f.add_argument("--camera-res", type=int, default=256, help="render resolution, as tgrpo.py --camera-res")
-    f.add_argument("--turn", type=float, default=0.0, help="the expert's turn before the lift, as demos --turn")
+    f.add_argument("--turn", type=float, default=0.0, help="the expert's turn while closing, as demos --turn")
+    f.add_argument("--descent-turn", type=float, default=0.0, help="the expert's turn on the way down, as demos --descent-turn")
     d = sub.add_parser("demos", help="record expert demonstrations")
     d.add_argument("--tasks", default="1-10", help="task range, e.g. 4 or 1-10")
     d.add_argument("--per-task", type=int, default=20, help="successful demonstrations per task")
@@ -549,6 +555,8 @@ if __name__ == "__main__":
     d.add_argument("--noise", type=float, default=0.2, help="std of the noise added to executed xyz actions (0 = none)")
     d.add_argument("--turn", type=float, default=0.0,
                    help="radians the expert turns the hand while it closes the gripper (0 = none)")
+    d.add_argument("--descent-turn", type=float, default=0.0,
+                   help="radians per metre descended that the expert turns the hand on the way down (0 = none)")
     d.add_argument("--grip-noise", type=float, default=0.0,
                    help="per-step probability of a false gripper close on the way down (0 = none)")
     for name, sp in (("sft", sub.add_parser("sft", help="train the tiny VLA on the demos")),
