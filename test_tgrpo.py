@@ -425,6 +425,36 @@ def test_scripted_expert_turns_while_it_closes(task):
     assert abs(close[0][2]) < 0.05 and all(abs(yaw - 0.6) < 0.15 for _, _, yaw in lift)
 
 
+def test_scripted_expert_turns_on_the_way_down():
+    """demos --descent-turn: on the way down the hand's yaw follows the distance descended (so that an
+    image shows how far down it is), the close turns it further, and the pick and place succeeds."""
+    from make_default import ScriptedExpert, make_env, run_expert
+    from reward import target_for_task
+    env, _, init_states = make_env(TASK4)
+    env.reset()
+    obs = env.set_init_state(init_states[3])
+    log = []
+
+    class Logged(ScriptedExpert):
+        def __call__(self, e):
+            phase = self.PHASES[self.phase]
+            a = super().__call__(e)
+            d, rob = e.env.sim.data, e.env.robots[0]
+            rot = d.site_xmat[rob.eef_site_id].reshape(3, 3) @ self.orientation.T
+            log.append((phase, d.site_xpos[rob.eef_site_id][2], np.arctan2(rot[1, 0], rot[0, 0])))
+            return a
+    ok, _, _ = run_expert(env, target_for_task(TASK4), obs,
+                          expert=Logged(target_for_task(TASK4), turn=0.4, descent_turn=5.0))
+    env.close()
+    assert ok
+    descent = np.array([(z, yaw) for phase, z, yaw in log if phase == "descend"])
+    close_yaw = [yaw for phase, _, yaw in log if phase == "close"]
+    down = descent[0, 0] - descent[:, 0]                                     # metres descended
+    assert down[-1] > 0.03 and abs(descent[-1, 1] - 5.0 * down[-1]) < 0.1    # yaw follows the descent
+    assert np.corrcoef(down, descent[:, 1])[0, 1] > 0.9
+    assert close_yaw[-1] > descent[-1, 1] + 0.25                             # and turns further while closing
+
+
 def test_scripted_expert_grasps_clear_of_a_tall_neighbour():
     """Cream cheese (task 2) lies next to the tall tomato sauce: on init states 1 and 2 a grasp at
     its origin put the hand on the bottle and failed. The expert now shifts the grasp along the
