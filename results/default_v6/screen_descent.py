@@ -18,6 +18,8 @@ from make_default import PROMPT, ScriptedExpert, actions_to_tokens, greedy_token
 from tgrpo import action_tokens_to_values  # noqa: E402
 from transformers import AutoModelForVision2Seq, AutoProcessor  # noqa: E402
 
+if len(sys.argv) < 4:
+    raise SystemExit(__doc__)
 held, m, dirs = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
 descend = ScriptedExpert.PHASES.index("descend")
 model = AutoModelForVision2Seq.from_pretrained(m).eval()

@@ -16,6 +16,8 @@ import numpy as np  # noqa: E402
 from make_default import ScriptedExpert, make_env, run_expert  # noqa: E402
 from reward import TASK_TARGETS  # noqa: E402
 
+if len(sys.argv) != 5:
+    raise SystemExit(__doc__)
 task, turn, n, descent_turn = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 LOGGED = {("descend", 1), ("descend", 8), ("close", 1), ("close", 4), ("close", 8), ("lift", 1), ("lift", 5)}
 
