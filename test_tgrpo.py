@@ -397,43 +397,15 @@ def test_scripted_expert_succeeds_on_eval_init_states(task):
     env.close()
 
 
-@pytest.mark.parametrize("task", [TASK4, 7])
-def test_scripted_expert_turns_while_it_closes(task):
-    """demos --turn: the hand turns while the gripper closes, the close ends on the turn (not on the
-    15-step timer), the turn is held through the lift, and the pick and place still succeeds."""
+def _turning_expert_run(task, **turns):
+    """The expert with `turns` (turn=, descent_turn=) from eval init state 3, without rendering.
+    Returns (success, rows): per step (phase, yaw action, eef height, yaw turned since the start)."""
     from make_default import ScriptedExpert, make_env, run_expert
     from reward import target_for_task
     env, _, init_states = make_env(task)
     env.reset()
     obs = env.set_init_state(init_states[3])
-    log = []
-
-    class Logged(ScriptedExpert):
-        def __call__(self, e):
-            phase = self.PHASES[self.phase]
-            a = super().__call__(e)
-            rot = e.env.sim.data.site_xmat[e.env.robots[0].eef_site_id].reshape(3, 3) @ self.orientation.T
-            log.append((phase, a[5], np.arctan2(rot[1, 0], rot[0, 0])))   # phase, yaw action, yaw turned so far
-            return a
-    ok, _, _ = run_expert(env, target_for_task(task), obs, expert=Logged(target_for_task(task), turn=0.6))
-    env.close()
-    assert ok
-    close = [row for row in log if row[0] == "close"]
-    lift = [row for row in log if row[0] == "lift"]
-    assert 8 <= len(close) < ScriptedExpert.TIMEOUT["close"]               # ended by the turn
-    assert all(a5 > 0 for _, a5, _ in close[:5])                           # turning from the first closing step
-    assert abs(close[0][2]) < 0.05 and all(abs(yaw - 0.6) < 0.15 for _, _, yaw in lift)
-
-
-def test_scripted_expert_turns_on_the_way_down():
-    """demos --descent-turn: on the way down the hand's yaw follows the distance descended (so that an
-    image shows how far down it is), the close turns it further, and the pick and place succeeds."""
-    from make_default import ScriptedExpert, make_env, run_expert
-    from reward import target_for_task
-    env, _, init_states = make_env(TASK4)
-    env.reset()
-    obs = env.set_init_state(init_states[3])
-    log = []
+    rows = []
 
     class Logged(ScriptedExpert):
         def __call__(self, e):
@@ -441,14 +413,34 @@ def test_scripted_expert_turns_on_the_way_down():
             a = super().__call__(e)
             d, rob = e.env.sim.data, e.env.robots[0]
             rot = d.site_xmat[rob.eef_site_id].reshape(3, 3) @ self.orientation.T
-            log.append((phase, d.site_xpos[rob.eef_site_id][2], np.arctan2(rot[1, 0], rot[0, 0])))
+            rows.append((phase, a[5], d.site_xpos[rob.eef_site_id][2], np.arctan2(rot[1, 0], rot[0, 0])))
             return a
-    ok, _, _ = run_expert(env, target_for_task(TASK4), obs,
-                          expert=Logged(target_for_task(TASK4), turn=0.4, descent_turn=5.0))
+    ok, _, _ = run_expert(env, target_for_task(task), obs, expert=Logged(target_for_task(task), **turns))
     env.close()
+    return ok, rows
+
+
+@pytest.mark.parametrize("task", [TASK4, 7])
+def test_scripted_expert_turns_while_it_closes(task):
+    """demos --turn: the hand turns while the gripper closes, the close ends on the turn (not on the
+    15-step timer), the turn is held through the lift, and the pick and place still succeeds."""
+    from make_default import ScriptedExpert
+    ok, rows = _turning_expert_run(task, turn=0.6)
     assert ok
-    descent = np.array([(z, yaw) for phase, z, yaw in log if phase == "descend"])
-    close_yaw = [yaw for phase, _, yaw in log if phase == "close"]
+    close = [(a5, yaw) for phase, a5, _, yaw in rows if phase == "close"]
+    lift = [yaw for phase, _, _, yaw in rows if phase == "lift"]
+    assert 8 <= len(close) < ScriptedExpert.TIMEOUT["close"]               # ended by the turn
+    assert all(a5 > 0 for a5, _ in close[:5])                              # turning from the first closing step
+    assert abs(close[0][1]) < 0.05 and all(abs(yaw - 0.6) < 0.15 for yaw in lift)
+
+
+def test_scripted_expert_turns_on_the_way_down():
+    """demos --descent-turn: on the way down the hand's yaw follows the distance descended (so that an
+    image shows how far down it is), the close turns it further, and the pick and place succeeds."""
+    ok, rows = _turning_expert_run(TASK4, turn=0.4, descent_turn=5.0)
+    assert ok
+    descent = np.array([(z, yaw) for phase, _, z, yaw in rows if phase == "descend"])
+    close_yaw = [yaw for phase, _, _, yaw in rows if phase == "close"]
     down = descent[0, 0] - descent[:, 0]                                     # metres descended
     assert down[-1] > 0.03 and abs(descent[-1, 1] - 5.0 * down[-1]) < 0.1    # yaw follows the descent
     assert np.corrcoef(down, descent[:, 1])[0, 1] > 0.9
