@@ -1,6 +1,8 @@
 #!/bin/bash
-# More demos with the v6 expert (turn 0.6) for the other nine tasks: 10 per (task, seed), tasks and seed given.
-# usage: demos_rest.sh SEED TASK [TASK ...]
+# Issue 18, recipe v8 (as run): more demos with v6's expert (turn 0.6) for the other nine tasks, 10 per
+# (task, seed). Run as two processes, seeds 2 then 3 (tasks 1-3, 5, 6 and 7-10, see stages.txt); each
+# waited for the ten-task model's evaluation to end, so that no demo shared the CPU with it.
+# usage: demos_rest.sh SEED TASK [TASK ...]     Paths are that session's work directory (/work/v8).
 cd /work/main
 s=$1; shift
 until grep -q greedy50_10_t4x6 /work/v8/stages.txt 2>/dev/null; do sleep 15; done
