@@ -1,6 +1,7 @@
 #!/bin/bash
 # Issue 18, recipe v8 (as run): more demos with v6's expert (turn 0.6) for the other nine tasks, 10 per
-# (task, seed). Run as two processes, seeds 2 then 3 (tasks 1-3, 5, 6 and 7-10, see stages.txt); each
+# (task, seed). Run as two processes: `demos_rest.sh 2 1 2 3 5 6; demos_rest.sh 3 1 2 3 5` and
+# `demos_rest.sh 2 7 8 9 10; demos_rest.sh 3 6 7 8 9 10` (stages.txt). Each
 # waited for the ten-task model's evaluation to end, so that no demo shared the CPU with it.
 # usage: demos_rest.sh SEED TASK [TASK ...]     Paths are that session's work directory (/work/v8).
 cd /work/main
