@@ -3,6 +3,7 @@
     python make_default.py expert --trials 50                 # 1. scripted expert, success on the eval init states
     python make_default.py demos --per-task 20 --out demos    # 2. demonstrations (fresh placements, rendered)
     python make_default.py sft --demos demos --out default_policy   # 3. build the tiny VLA and SFT it
+    python make_default.py sft --demos more --init default_policy --out v2   # (or go on from a checkpoint)
     python make_default.py build --out default_policy         # (a randomly initialised model instead)
     python make_default.py phases default_policy --task 4     # where the policy departs from the expert
 
@@ -430,8 +431,25 @@ def cmd_sft(a):
     data = [{"instruction": parts[0]["instruction"], **{k: np.concatenate([d[k] for d in parts]) for k in keys}}
             for _, parts in sorted(by_task.items())]
     actions = np.concatenate([d["actions"] for d in data])
-    stats = action_norm_stats(actions)
-    model, processor = build_model(a.image_size, a.patch, a.width, a.layers, a.seed, stats)
+    arch = {"image_size": 128, "patch": 16, "width": 128, "layers": 2}
+    if a.init:                                        # a warm start keeps the checkpoint's shape and its
+        given = [k for k in arch if getattr(a, k) is not None]   # action statistics (its tokens' meaning)
+        if given:
+            raise SystemExit(f"make_default.py: error: --init takes the architecture from the checkpoint; "
+                             f"drop --{given[0].replace('_', '-')}")
+        try:
+            model = LlavaForConditionalGeneration.from_pretrained(a.init, torch_dtype=torch.float32)
+            processor = LlavaProcessor.from_pretrained(a.init, use_fast=False)   # the slow one it was saved with
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"make_default.py: error: --init {a.init} is not a checkpoint of this script ({e})")
+        stats = model.config.norm_stats["libero_object"]["action"]
+        v = model.config.vision_config
+        a.image_size, a.patch, a.width, a.layers = v.image_size, v.patch_size, v.hidden_size, v.num_hidden_layers
+    else:
+        for k, v in arch.items():
+            setattr(a, k, v if getattr(a, k) is None else getattr(a, k))
+        stats = action_norm_stats(actions)
+        model, processor = build_model(a.image_size, a.patch, a.width, a.layers, a.seed, stats)
     tok = processor.tokenizer
     n_img = model.config.image_seq_length
     prompt_of = {str(d["instruction"]): tok("<image>" * n_img + PROMPT.format(str(d["instruction"]).lower()))["input_ids"]
@@ -480,6 +498,7 @@ def cmd_sft(a):
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=steps, pct_start=0.05)
     gen = torch.Generator().manual_seed(a.seed)
     curve, val_curve, bar = [], [], tqdm(total=steps, desc="SFT", unit="batch")
+    out = Path(a.out)
     model.train()
     for epoch in range(a.epochs):
         perm = train_idx[torch.randperm(n, generator=gen)]
@@ -497,16 +516,15 @@ def cmd_sft(a):
             val_curve.append(val_loss())
             tqdm.write(f"epoch {epoch + 1}: train {np.mean(curve[-(n // a.batch):]):.3f}  held-out {val_curve[-1][0]:.3f}"
                        f"  gripper agrees {val_curve[-1][1]:.3f} (on the descent: {val_curve[-1][2]})")
+        # Saved after every epoch: a run cut short keeps its last epoch (a warm start can go on from it).
+        model.save_pretrained(out)
+        processor.save_pretrained(out)
+        column = lambda j: [v[j] for v in val_curve]
+        (out / "sft_loss.json").write_text(json.dumps({
+            "epochs_done": epoch + 1, "loss": curve[:: max(1, len(curve) // 500)], "val_loss_per_epoch": column(0),
+            "val_gripper_agreement_per_epoch": column(1), "val_gripper_agreement_descent_per_epoch": column(2),
+            "recipe": vars(a)}))
     bar.close()
-    model.eval()
-    out = Path(a.out)
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
-    column = lambda j: [v[j] for v in val_curve]
-    (out / "sft_loss.json").write_text(json.dumps({
-        "loss": curve[:: max(1, len(curve) // 500)], "val_loss_per_epoch": column(0),
-        "val_gripper_agreement_per_epoch": column(1), "val_gripper_agreement_descent_per_epoch": column(2),
-        "recipe": vars(a)}))
     try:                                             # the plot is optional: no matplotlib, no PNG
         import matplotlib
         matplotlib.use("Agg")
@@ -562,14 +580,17 @@ if __name__ == "__main__":
     for name, sp in (("sft", sub.add_parser("sft", help="train the tiny VLA on the demos")),
                      ("build", sub.add_parser("build", help="save a randomly initialised tiny VLA"))):
         sp.add_argument("--out", default="default_policy", help="checkpoint directory")
-        sp.add_argument("--image-size", type=int, default=128, help="model input resolution (pixels)")
-        sp.add_argument("--patch", type=int, default=16, help="vision patch size (pixels)")
-        sp.add_argument("--width", type=int, default=128, help="hidden size of both towers")
-        sp.add_argument("--layers", type=int, default=2, help="layers in each tower")
+        # sft: None = 128/16/128/2, or the --init checkpoint's
+        sp.add_argument("--image-size", type=int, default=None if name == "sft" else 128, help="model input resolution (pixels; 128)")
+        sp.add_argument("--patch", type=int, default=None if name == "sft" else 16, help="vision patch size (pixels; 16)")
+        sp.add_argument("--width", type=int, default=None if name == "sft" else 128, help="hidden size of both towers (128)")
+        sp.add_argument("--layers", type=int, default=None if name == "sft" else 2, help="layers in each tower (2)")
         sp.add_argument("--seed", type=int, default=0, help="initialisation (and data order) seed")
         if name == "sft":
             sp.add_argument("--demos", nargs="+", default=["demos"],
                             help="directories written by `demos` (a task's demos in several are joined)")
+            sp.add_argument("--init", default=None,
+                            help="warm start: continue from this checkpoint (its shape, weights and action statistics)")
             sp.add_argument("--epochs", type=int, default=12, help="passes over the demonstrations")
             sp.add_argument("--batch", type=int, default=64, help="batch size")
             sp.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate (one-cycle)")

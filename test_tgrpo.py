@@ -756,7 +756,28 @@ def test_sft_command_joins_demo_dirs_and_holds_out_one_demo(tmp_path):
     assert len(log["loss"]) == 2 * (17 // 4) and len(log["val_loss_per_epoch"]) == 2
     for key in ("val_gripper_agreement_per_epoch", "val_gripper_agreement_descent_per_epoch"):
         assert len(log[key]) == 2 and all(0 <= x <= 1 for x in log[key]), log[key]
-    assert (out / "config.json").exists()
+    assert (out / "config.json").exists() and log["epochs_done"] == 2
+
+    # A warm start (--init) begins from the checkpoint: at lr 0 it must give back its weights and its
+    # action statistics exactly (a fresh build, or statistics recomputed from these demos, would not).
+    warm = tmp_path / "warm"
+    r = subprocess.run([sys.executable, str(HERE / "make_default.py"), "sft", "--demos", str(tmp_path / "b"),
+                        "--init", str(out), "--out", str(warm), "--epochs", "1", "--batch", "4", "--lr", "0",
+                        "--seed", "1"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    from safetensors.torch import load_file
+    before, after = load_file(out / "model.safetensors"), load_file(warm / "model.safetensors")
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    stats = lambda d: json.loads((d / "config.json").read_text())["norm_stats"]
+    assert stats(warm) == stats(out)
+    assert json.loads((warm / "sft_loss.json").read_text())["recipe"]["width"] == 32
+    # the architecture comes from the checkpoint: a flag that would change it is refused
+    r = subprocess.run([sys.executable, str(HERE / "make_default.py"), "sft", "--demos", str(tmp_path / "b"),
+                        "--init", str(out), "--out", str(warm), "--width", "64"], capture_output=True, text=True, timeout=600)
+    assert r.returncode != 0 and "drop --width" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+    r = subprocess.run([sys.executable, str(HERE / "make_default.py"), "sft", "--demos", str(tmp_path / "b"),
+                        "--init", str(tmp_path / "b"), "--out", str(warm)], capture_output=True, text=True, timeout=600)
+    assert r.returncode != 0 and "is not a checkpoint" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
 
 
 def test_gripper_agreement_compares_decoded_commands():
