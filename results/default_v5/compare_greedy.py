@@ -1,10 +1,11 @@
-"""Issue 18's learning table: Task 4, the v5 default before and after 30 TGRPO episodes, greedy,
+"""Issue 18's learning table: Task 4, an SFT default (v5, or v9 with the arguments below) before and after 30 TGRPO episodes, greedy,
 50 trials on init states 0-49, for Table 3's alphas and both ablations of Table 1 (a1 = 0, a2 = 0),
 seed by seed (exact McNemar over the init states), then mean +- std (n-1) and pooled tests. The
 greedy 'before' is the same evaluation for every seed, so the pooled tests treat repeated outcomes as
 independent: a hint, the per-seed tests are the finding. Runs not done yet print as '-'.
 
     python results/default_v5/compare_greedy.py [BEFORE] [PREFIX]       # from the repository root
+    python results/default_v5/compare_greedy.py default_v9/w192_task4_greedy50 task4_v9_lr1e-5   # the v9 runs
 
 Folders under results/: BEFORE (default default_v5/v5_task4_greedy50), the 50 greedy trials of the
 SFT policy (greedy evaluation is deterministic, so one folder serves every seed), and
@@ -38,7 +39,7 @@ PREFIX = sys.argv[2] if len(sys.argv) > 2 else "task4_v5"
 before = greedy50(BEFORE, 0)
 print(f"{BEFORE}, Task 4, greedy, 50 trials: {'-' if before is None else before['successes']}/50")
 for config, label in CONFIGS.items():
-    print(f"== {config} ({label}), lr 1e-4, 30 episodes, M = 8")
+    print(f"== {config} ({label}), 30 episodes")
     done = []
     for seed in (0, 1, 2):
         after = greedy50(f"{PREFIX}_{config}_seed{seed}", 30)
@@ -46,7 +47,9 @@ for config, label in CONFIGS.items():
             print(f"  seed {seed}: -")
             continue
         done.append(after)
-        print(f"  seed {seed}: {before['successes']}/50 -> {after['successes']}/50 | per state: "
+        a = json.loads((R / f"{PREFIX}_{config}_seed{seed}" / "args.json").read_text())   # the run's own settings
+        assert f"a1 {float(a['a1']):g}, a2 {float(a['a2']):g}" == label, (config, a["a1"], a["a2"])
+        print(f"  seed {seed} (lr {float(a['lr']):g}, M = {a['num_envs']}): {before['successes']}/50 -> {after['successes']}/50 | per state: "
               + paired(before["per_trial"], after["per_trial"]))
     if done:
         rates = [100 * e["successes"] / 50 for e in done]
