@@ -428,8 +428,19 @@ def cmd_sft(a):
         raise SystemExit(f"make_default.py: error: no task*.npz in {' '.join(a.demos)}")
     keys = ("pixel_values", "actions", "episode_lengths") + (
         ("phases",) if all("phases" in d for parts in by_task.values() for d in parts) else ())  # older demos: none
-    data = [{"instruction": parts[0]["instruction"], **{k: np.concatenate([d[k] for d in parts]) for k in keys}}
+    data = [{"instruction": parts[0]["instruction"], **{k: np.concatenate([d[k] for d in parts]) for k in keys[1:]}}
             for _, parts in sorted(by_task.items())]
+    # The frames are most of the memory (460 demos: 5.7 GB as float16): one preallocated copy, filled
+    # file by file in the order of `data` (two copies beside a training run met the OOM killer).
+    files = [d for _, parts in sorted(by_task.items()) for d in parts]
+    first = torch.from_numpy(files[0]["pixel_values"][:1])
+    pixel_values = torch.empty((sum(len(d["actions"]) for d in data), *first.shape[1:]), dtype=first.dtype)
+    offset = 0
+    for d in files:
+        frames = torch.from_numpy(d["pixel_values"])
+        pixel_values[offset:offset + len(frames)] = frames
+        offset += len(frames)
+    del frames
     actions = np.concatenate([d["actions"] for d in data])
     arch = {"image_size": 128, "patch": 16, "width": 128, "layers": 2}
     if a.init:                                        # a warm start keeps the checkpoint's shape and its
@@ -458,7 +469,6 @@ def cmd_sft(a):
     # Prompts differ in length across tasks: left-pad with <pad> (masked out) so that actions sit last.
     prompts = torch.cat([torch.tensor([[3] * (width - len(p)) + p] * len(d["actions"]))
                          for d in data for p in [prompt_of[str(d["instruction"])]]])
-    pixel_values = torch.cat([torch.from_numpy(d["pixel_values"]) for d in data])
     if pixel_values.shape[-1] != a.image_size:        # demos recorded at another size: resample them once,
         pixel_values = torch.cat([torch.nn.functional.interpolate(   # bicubic with antialias, as the processor's PIL resize
             c.float(), size=(a.image_size, a.image_size), mode="bicubic", antialias=True).half()
