@@ -426,41 +426,37 @@ def cmd_sft(a):
             by_task.setdefault(int(f.stem[4:]), []).append(np.load(f))
     if not by_task:
         raise SystemExit(f"make_default.py: error: no task*.npz in {' '.join(a.demos)}")
-    keys = ("pixel_values", "actions", "episode_lengths") + (
+    keys = ("actions", "episode_lengths") + (
         ("phases",) if all("phases" in d for parts in by_task.values() for d in parts) else ())  # older demos: none
-    data = [{"instruction": parts[0]["instruction"], **{k: np.concatenate([d[k] for d in parts]) for k in keys[1:]}}
+    data = [{"instruction": parts[0]["instruction"], **{k: np.concatenate([d[k] for d in parts]) for k in keys}}
             for _, parts in sorted(by_task.items())]
     # The frames are most of the memory (460 demos: 5.7 GB as float16): one preallocated copy, filled
     # file by file in the order of `data` (two copies beside a training run met the OOM killer).
-    files = [d for _, parts in sorted(by_task.items()) for d in parts]
-    first = torch.from_numpy(files[0]["pixel_values"][:1])
-    pixel_values = torch.empty((sum(len(d["actions"]) for d in data), *first.shape[1:]), dtype=first.dtype)
-    offset = 0
-    for d in files:
+    pixel_values, offset = None, 0
+    for d in (d for _, parts in sorted(by_task.items()) for d in parts):
         frames = torch.from_numpy(d["pixel_values"])
+        if pixel_values is None:
+            pixel_values = torch.empty((sum(len(x["actions"]) for x in data), *frames.shape[1:]), dtype=frames.dtype)
         pixel_values[offset:offset + len(frames)] = frames
         offset += len(frames)
     del frames
     actions = np.concatenate([d["actions"] for d in data])
-    arch = {"image_size": 128, "patch": 16, "width": 128, "layers": 2}
+    given = {k: getattr(a, k) for k in ("image_size", "patch", "width", "layers") if getattr(a, k) is not None}
     if a.init:                                        # a warm start keeps the checkpoint's shape and its
-        given = [k for k in arch if getattr(a, k) is not None]   # action statistics (its tokens' meaning)
-        if given:
+        if given:                                     # action statistics (its tokens' meaning)
             raise SystemExit(f"make_default.py: error: --init takes the architecture from the checkpoint; "
-                             f"drop --{given[0].replace('_', '-')}")
+                             f"drop --{next(iter(given)).replace('_', '-')}")
         try:
             model = LlavaForConditionalGeneration.from_pretrained(a.init, torch_dtype=torch.float32)
             processor = LlavaProcessor.from_pretrained(a.init, use_fast=False)   # the slow one it was saved with
         except (OSError, ValueError) as e:
             raise SystemExit(f"make_default.py: error: --init {a.init} is not a checkpoint of this script ({e})")
         stats = model.config.norm_stats["libero_object"]["action"]
-        v = model.config.vision_config
-        a.image_size, a.patch, a.width, a.layers = v.image_size, v.patch_size, v.hidden_size, v.num_hidden_layers
-    else:
-        for k, v in arch.items():
-            setattr(a, k, v if getattr(a, k) is None else getattr(a, k))
+    else:                                             # flags not given: build_model's defaults
         stats = action_norm_stats(actions)
-        model, processor = build_model(a.image_size, a.patch, a.width, a.layers, a.seed, stats)
+        model, processor = build_model(**given, seed=a.seed, norm_stats=stats)
+    v = model.config.vision_config                    # the shape as built or loaded, for the recipe record
+    a.image_size, a.patch, a.width, a.layers = v.image_size, v.patch_size, v.hidden_size, v.num_hidden_layers
     tok = processor.tokenizer
     n_img = model.config.image_seq_length
     prompt_of = {str(d["instruction"]): tok("<image>" * n_img + PROMPT.format(str(d["instruction"]).lower()))["input_ids"]
@@ -509,6 +505,7 @@ def cmd_sft(a):
     gen = torch.Generator().manual_seed(a.seed)
     curve, val_curve, bar = [], [], tqdm(total=steps, desc="SFT", unit="batch")
     out = Path(a.out)
+    processor.save_pretrained(out)                   # unchanged by training: saved once
     model.train()
     for epoch in range(a.epochs):
         perm = train_idx[torch.randperm(n, generator=gen)]
@@ -528,7 +525,6 @@ def cmd_sft(a):
                        f"  gripper agrees {val_curve[-1][1]:.3f} (on the descent: {val_curve[-1][2]})")
         # Saved after every epoch: a run cut short keeps its last epoch (a warm start can go on from it).
         model.save_pretrained(out)
-        processor.save_pretrained(out)
         column = lambda j: [v[j] for v in val_curve]
         (out / "sft_loss.json").write_text(json.dumps({
             "epochs_done": epoch + 1, "loss": curve[:: max(1, len(curve) // 500)], "val_loss_per_epoch": column(0),
@@ -590,7 +586,7 @@ if __name__ == "__main__":
     for name, sp in (("sft", sub.add_parser("sft", help="train the tiny VLA on the demos")),
                      ("build", sub.add_parser("build", help="save a randomly initialised tiny VLA"))):
         sp.add_argument("--out", default="default_policy", help="checkpoint directory")
-        # sft: None = 128/16/128/2, or the --init checkpoint's
+        # sft: None = build_model's defaults (128/16/128/2), or the --init checkpoint's
         sp.add_argument("--image-size", type=int, default=None if name == "sft" else 128, help="model input resolution (pixels; 128)")
         sp.add_argument("--patch", type=int, default=None if name == "sft" else 16, help="vision patch size (pixels; 16)")
         sp.add_argument("--width", type=int, default=None if name == "sft" else 128, help="hidden size of both towers (128)")
