@@ -1,5 +1,5 @@
 #!/bin/bash
-# As run (issue 18, session of 2026-12-01, second): the two Table 1 ablations (a1 = 0, a2 = 0) from v9 for
+# As run (issue 18, session of 2026-12-01): the two Table 1 ablations (a1 = 0, a2 = 0) from v9 for
 # seeds 1 and 2, at the paper's settings (lr 1e-5, 30 episodes, M = 8, beta 0.04), one job at a time, alone.
 # That session ran seed 1 of both (4,076 s and 4,050 s); seed 2's a1 = 0 run started at its end and was cut
 # off with it. learn_task4.sh continues a cut run from its last checkpoint (--resume) when started again.
