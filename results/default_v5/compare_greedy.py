@@ -2,7 +2,8 @@
 50 trials on init states 0-49, for Table 3's alphas and both ablations of Table 1 (a1 = 0, a2 = 0),
 seed by seed (exact McNemar over the init states), then mean +- std (n-1) and pooled tests. The
 greedy 'before' is the same evaluation for every seed, so the pooled tests treat repeated outcomes as
-independent: a hint, the per-seed tests are the finding. Runs not done yet print as '-'.
+independent: a hint, the per-seed tests are the finding. Last, each ablation against Table 3's alphas
+after training, state by state. Runs not done yet print as '-'.
 
     python results/default_v5/compare_greedy.py [BEFORE] [PREFIX]       # from the repository root
     python results/default_v5/compare_greedy.py default_v9/w192_task4_greedy50 task4_v9_lr1e-5   # the v9 runs
@@ -59,3 +60,15 @@ for config, label in CONFIGS.items():
         print(f"  {len(done)} seeds: {100 * before['successes'] / 50:.1f}% -> {mean(rates):.1f}{sd}% | pooled {k1}/{n} -> "
               f"{k2}/{n}, two-proportion p = {two_proportion_p(k1, k2, n):.2g} | pooled per (seed, state): "
               + paired(before["per_trial"] * len(done), sum((e["per_trial"] for e in done), [])))
+
+# Each ablation against the full advantage, after training: same seed, same init state. Each outcome is
+# its own policy's, but a state recurs once per seed, so these pooled tests are hints too.
+full = {s: greedy50(f"{PREFIX}_table3_seed{s}", 30) for s in (0, 1, 2)}
+for config in ("a1_0", "a2_0"):
+    pairs = [(full[s], greedy50(f"{PREFIX}_{config}_seed{s}", 30)) for s in (0, 1, 2)]
+    pairs = [(f, x) for f, x in pairs if f is not None and x is not None]
+    if pairs:
+        k1, k2, n = sum(f["successes"] for f, _ in pairs), sum(x["successes"] for _, x in pairs), 50 * len(pairs)
+        print(f"== table3 -> {config}, after 30 episodes, {len(pairs)} seeds: {k1}/{n} -> {k2}/{n}, two-proportion "
+              f"p = {two_proportion_p(k1, k2, n):.2g} | per (seed, state), 'before' = table3: "
+              + paired(sum((f["per_trial"] for f, _ in pairs), []), sum((x["per_trial"] for _, x in pairs), [])))
