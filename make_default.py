@@ -4,6 +4,7 @@
     python make_default.py demos --per-task 20 --out demos    # 2. demonstrations (fresh placements, rendered)
     python make_default.py sft --demos demos --out default_policy   # 3. build the tiny VLA and SFT it
     python make_default.py sft --demos more --init default_policy --out v2   # (or go on from a checkpoint)
+    python make_default.py sft --demos demos --out default_policy --resume  # (or finish a run cut off)
     python make_default.py build --out default_policy         # (a randomly initialised model instead)
     python make_default.py phases default_policy --task 4     # where the policy departs from the expert
 
@@ -419,6 +420,11 @@ def random_shift(x, pad, gen):
 
 def cmd_sft(a):
     from tqdm import tqdm
+    state_file = Path(a.out) / "sft_state.pt"         # written after every epoch but the last (--resume)
+    if a.resume and a.init:
+        raise SystemExit("make_default.py: error: --resume continues the run in --out; drop --init")
+    if a.resume and not state_file.exists():
+        raise SystemExit(f"make_default.py: error: --resume: no {state_file} (a finished run leaves none)")
     torch.manual_seed(a.seed)
     by_task = {}                                      # several --demos dirs: a task's files are joined
     for directory in a.demos:
@@ -442,15 +448,16 @@ def cmd_sft(a):
     del frames
     actions = np.concatenate([d["actions"] for d in data])
     given = {k: getattr(a, k) for k in ("image_size", "patch", "width", "layers") if getattr(a, k) is not None}
-    if a.init:                                        # a warm start keeps the checkpoint's shape and its
+    init = a.out if a.resume else a.init
+    if init:                                          # a warm start keeps the checkpoint's shape and its
         if given:                                     # action statistics (its tokens' meaning)
-            raise SystemExit(f"make_default.py: error: --init takes the architecture from the checkpoint; "
-                             f"drop --{next(iter(given)).replace('_', '-')}")
+            raise SystemExit(f"make_default.py: error: --{'resume' if a.resume else 'init'} takes the architecture "
+                             f"from the checkpoint; drop --{next(iter(given)).replace('_', '-')}")
         try:
-            model = LlavaForConditionalGeneration.from_pretrained(a.init, torch_dtype=torch.float32)
-            processor = LlavaProcessor.from_pretrained(a.init, use_fast=False)   # the slow one it was saved with
+            model = LlavaForConditionalGeneration.from_pretrained(init, torch_dtype=torch.float32)
+            processor = LlavaProcessor.from_pretrained(init, use_fast=False)   # the slow one it was saved with
         except (OSError, ValueError) as e:
-            raise SystemExit(f"make_default.py: error: --init {a.init} is not a checkpoint of this script ({e})")
+            raise SystemExit(f"make_default.py: error: {init} is not a checkpoint of this script ({e})")
         stats = model.config.norm_stats["libero_object"]["action"]
     else:                                             # flags not given: build_model's defaults
         stats = action_norm_stats(actions)
@@ -506,8 +513,17 @@ def cmd_sft(a):
     curve, val_curve, bar = [], [], tqdm(total=steps, desc="SFT", unit="batch")
     out = Path(a.out)
     processor.save_pretrained(out)                   # unchanged by training: saved once
+    start, same = 0, {k: getattr(a, k) for k in ("demos", "epochs", "batch", "lr", "shift", "seed", "val_demos")}
+    if a.resume:     # weights, optimizer, schedule, data order and curves as the last finished epoch left them
+        st = torch.load(state_file, weights_only=False)
+        if st["same"] != same:
+            raise SystemExit(f"make_default.py: error: --resume needs the cut run's flags: {st['same']}")
+        model.load_state_dict(st["model"]), opt.load_state_dict(st["opt"]), sched.load_state_dict(st["sched"])
+        gen.set_state(st["gen"])
+        curve, val_curve, start = st["curve"], st["val_curve"], st["epoch"]
+        bar.update(start * (n // a.batch))
     model.train()
-    for epoch in range(a.epochs):
+    for epoch in range(start, a.epochs):
         perm = train_idx[torch.randperm(n, generator=gen)]
         for b in range(n // a.batch):
             idx = perm[b * a.batch:(b + 1) * a.batch]
@@ -523,8 +539,15 @@ def cmd_sft(a):
             val_curve.append(val_loss())
             tqdm.write(f"epoch {epoch + 1}: train {np.mean(curve[-(n // a.batch):]):.3f}  held-out {val_curve[-1][0]:.3f}"
                        f"  gripper agrees {val_curve[-1][1]:.3f} (on the descent: {val_curve[-1][2]})")
-        # Saved after every epoch: a run cut short keeps its last epoch (a warm start can go on from it).
+        # Saved after every epoch: a run cut short keeps its last epoch (--resume goes on from it).
         model.save_pretrained(out)
+        if epoch + 1 < a.epochs:                     # one file, replaced whole: a cut never leaves half of it
+            torch.save({"epoch": epoch + 1, "same": same, "model": model.state_dict(), "opt": opt.state_dict(),
+                        "sched": sched.state_dict(), "gen": gen.get_state(), "curve": curve, "val_curve": val_curve},
+                       out / "sft_state.tmp")
+            os.replace(out / "sft_state.tmp", state_file)
+        else:                                        # finished: the checkpoint alone (the optimizer is 2x the model)
+            state_file.unlink(missing_ok=True)
         column = lambda j: [v[j] for v in val_curve]
         (out / "sft_loss.json").write_text(json.dumps({
             "epochs_done": epoch + 1, "loss": curve[:: max(1, len(curve) // 500)], "val_loss_per_epoch": column(0),
@@ -602,5 +625,7 @@ if __name__ == "__main__":
             sp.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate (one-cycle)")
             sp.add_argument("--shift", type=int, default=6, help="random-shift augmentation, pixels (0 = none)")
             sp.add_argument("--val-demos", type=int, default=1, help="demos per task held out for a validation loss")
+            sp.add_argument("--resume", action="store_true",
+                            help="continue a run in --out cut off after an epoch (same flags; SFT at 192 px outlasts a session)")
     a = p.parse_args()
     {"expert": cmd_expert, "demos": cmd_demos, "sft": cmd_sft, "build": cmd_build, "phases": cmd_phases}[a.cmd](a)

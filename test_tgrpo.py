@@ -780,6 +780,49 @@ def test_sft_command_joins_demo_dirs_and_holds_out_one_demo(tmp_path):
     assert r.returncode != 0 and "is not a checkpoint" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
 
 
+def test_sft_resume_after_a_cut_gives_the_uninterrupted_weights(tmp_path, monkeypatch):
+    # A run cut off in its second epoch (here: an exception in the 6th training batch) continues with
+    # --resume from the state of its first epoch and ends with exactly the weights of a run never cut.
+    import argparse
+    from safetensors.torch import load_file
+    import make_default
+    rng = np.random.default_rng(0)
+    (tmp_path / "d").mkdir()
+    np.savez(tmp_path / "d" / "task4.npz", pixel_values=rng.normal(size=(22, 3, 32, 32)).astype(np.float16),
+             actions=np.concatenate([rng.uniform(-1, 1, (22, 6)), rng.choice([-1.0, 1.0], (22, 1))], 1).astype(np.float32),
+             episode_lengths=np.array([6, 6, 5, 5]), phases=rng.integers(0, 3, 22).astype(np.int8),
+             instruction="pick up the bbq sauce and place it in the basket")
+    args = lambda out, **kw: argparse.Namespace(**{**dict(
+        demos=[str(tmp_path / "d")], out=str(out), image_size=32, patch=16, width=32, layers=1, seed=0, init=None,
+        epochs=3, batch=4, lr=1e-3, shift=2, val_demos=1, resume=False), **kw})
+    make_default.cmd_sft(args(tmp_path / "whole"))                  # 17 training steps: 4 batches per epoch
+    assert not (tmp_path / "whole" / "sft_state.pt").exists()        # a finished run keeps only the checkpoint
+
+    loss, calls = make_default.sft_loss, []
+    def cut(*x):
+        if torch.is_grad_enabled():                                  # training batches, not the held-out loss
+            calls.append(1)
+            if len(calls) == 6:
+                raise KeyboardInterrupt
+        return loss(*x)
+    monkeypatch.setattr(make_default, "sft_loss", cut)
+    with pytest.raises(KeyboardInterrupt):
+        make_default.cmd_sft(args(tmp_path / "cut"))
+    monkeypatch.setattr(make_default, "sft_loss", loss)
+    assert (tmp_path / "cut" / "sft_state.pt").exists()
+    with pytest.raises(SystemExit, match="cut run's flags"):          # a changed recipe is refused
+        make_default.cmd_sft(args(tmp_path / "cut", image_size=None, patch=None, width=None, layers=None,
+                                  lr=2e-3, resume=True))
+    make_default.cmd_sft(args(tmp_path / "cut", image_size=None, patch=None, width=None, layers=None, resume=True))
+    whole, resumed = load_file(tmp_path / "whole" / "model.safetensors"), load_file(tmp_path / "cut" / "model.safetensors")
+    assert whole.keys() == resumed.keys() and all(torch.equal(whole[k], resumed[k]) for k in whole)
+    log = lambda d: json.loads((tmp_path / d / "sft_loss.json").read_text())
+    assert log("cut")["loss"] == log("whole")["loss"] and log("cut")["epochs_done"] == 3
+    assert not (tmp_path / "cut" / "sft_state.pt").exists()
+    with pytest.raises(SystemExit, match="no .*sft_state.pt"):        # nothing left to resume
+        make_default.cmd_sft(args(tmp_path / "cut", image_size=None, patch=None, width=None, layers=None, resume=True))
+
+
 def test_gripper_agreement_compares_decoded_commands():
     from make_default import gripper_agreement
     # Gripper values 1 (open) and 0 (close) as tokens, plus tokens that decode to 0.6 (open) and 0.4 (close).
