@@ -425,6 +425,10 @@ def cmd_sft(a):
         raise SystemExit("make_default.py: error: --resume continues the run in --out; drop --init")
     if a.resume and not state_file.exists():
         raise SystemExit(f"make_default.py: error: --resume: no {state_file} (a finished run leaves none)")
+    same = {k: getattr(a, k) for k in ("demos", "epochs", "batch", "lr", "shift", "seed", "val_demos")}
+    st = torch.load(state_file, weights_only=False) if a.resume else None   # checked before the demos load
+    if st is not None and st["same"] != same:
+        raise SystemExit(f"make_default.py: error: --resume needs the cut run's flags: {st['same']}")
     torch.manual_seed(a.seed)
     by_task = {}                                      # several --demos dirs: a task's files are joined
     for directory in a.demos:
@@ -513,11 +517,8 @@ def cmd_sft(a):
     curve, val_curve, bar = [], [], tqdm(total=steps, desc="SFT", unit="batch")
     out = Path(a.out)
     processor.save_pretrained(out)                   # unchanged by training: saved once
-    start, same = 0, {k: getattr(a, k) for k in ("demos", "epochs", "batch", "lr", "shift", "seed", "val_demos")}
+    start = 0
     if a.resume:     # weights, optimizer, schedule, data order and curves as the last finished epoch left them
-        st = torch.load(state_file, weights_only=False)
-        if st["same"] != same:
-            raise SystemExit(f"make_default.py: error: --resume needs the cut run's flags: {st['same']}")
         model.load_state_dict(st["model"]), opt.load_state_dict(st["opt"]), sched.load_state_dict(st["sched"])
         gen.set_state(st["gen"])
         curve, val_curve, start = st["curve"], st["val_curve"], st["epoch"]
