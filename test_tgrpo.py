@@ -734,17 +734,22 @@ def test_sft_reduces_loss_on_a_small_batch():
     assert loss.item() < 0.5 * first, (first, loss.item())
 
 
+def write_fake_demos(directory, lengths, rng):
+    """One Task 4 demo file as `make_default.py demos` writes it: random 32 px frames and actions."""
+    directory.mkdir()
+    n = sum(lengths)
+    np.savez(directory / "task4.npz", pixel_values=rng.normal(size=(n, 3, 32, 32)).astype(np.float16),
+             actions=np.concatenate([rng.uniform(-1, 1, (n, 6)), rng.choice([-1.0, 1.0], (n, 1))], 1).astype(np.float32),
+             episode_lengths=np.array(lengths), phases=rng.integers(0, 3, n).astype(np.int8),
+             instruction="pick up the bbq sauce and place it in the basket")
+
+
 def test_sft_command_joins_demo_dirs_and_holds_out_one_demo(tmp_path):
     # Two recording runs of the same task (as in the README's recipe) are one task to `sft`:
     # 2 x 6 + 2 x 5 = 22 steps, of which the last demo (5 steps) is held out.
     rng = np.random.default_rng(0)
     for name, lengths in (("a", [6, 6]), ("b", [5, 5])):
-        (tmp_path / name).mkdir()
-        n = sum(lengths)
-        np.savez(tmp_path / name / "task4.npz", pixel_values=rng.normal(size=(n, 3, 32, 32)).astype(np.float16),
-                 actions=np.concatenate([rng.uniform(-1, 1, (n, 6)), rng.choice([-1.0, 1.0], (n, 1))], 1).astype(np.float32),
-                 episode_lengths=np.array(lengths), phases=rng.integers(0, 3, n).astype(np.int8),
-                 instruction="pick up the bbq sauce and place it in the basket")
+        write_fake_demos(tmp_path / name, lengths, rng)
     out = tmp_path / "ckpt"
     r = subprocess.run([sys.executable, str(HERE / "make_default.py"), "sft", "--demos", str(tmp_path / "a"),
                         str(tmp_path / "b"), "--out", str(out), "--image-size", "32", "--patch", "16",
@@ -786,12 +791,7 @@ def test_sft_resume_after_a_cut_gives_the_uninterrupted_weights(tmp_path, monkey
     import argparse
     from safetensors.torch import load_file
     import make_default
-    rng = np.random.default_rng(0)
-    (tmp_path / "d").mkdir()
-    np.savez(tmp_path / "d" / "task4.npz", pixel_values=rng.normal(size=(22, 3, 32, 32)).astype(np.float16),
-             actions=np.concatenate([rng.uniform(-1, 1, (22, 6)), rng.choice([-1.0, 1.0], (22, 1))], 1).astype(np.float32),
-             episode_lengths=np.array([6, 6, 5, 5]), phases=rng.integers(0, 3, 22).astype(np.int8),
-             instruction="pick up the bbq sauce and place it in the basket")
+    write_fake_demos(tmp_path / "d", [6, 6, 5, 5], np.random.default_rng(0))
     args = lambda out, **kw: argparse.Namespace(**{**dict(
         demos=[str(tmp_path / "d")], out=str(out), image_size=32, patch=16, width=32, layers=1, seed=0, init=None,
         epochs=3, batch=4, lr=1e-3, shift=2, val_demos=1, resume=False), **kw})
@@ -810,17 +810,18 @@ def test_sft_resume_after_a_cut_gives_the_uninterrupted_weights(tmp_path, monkey
         make_default.cmd_sft(args(tmp_path / "cut"))
     monkeypatch.setattr(make_default, "sft_loss", loss)
     assert (tmp_path / "cut" / "sft_state.pt").exists()
+    resumed_args = lambda **kw: args(tmp_path / "cut", image_size=None, patch=None, width=None, layers=None,
+                                     resume=True, **kw)             # the architecture comes from the checkpoint
     with pytest.raises(SystemExit, match="cut run's flags"):          # a changed recipe is refused
-        make_default.cmd_sft(args(tmp_path / "cut", image_size=None, patch=None, width=None, layers=None,
-                                  lr=2e-3, resume=True))
-    make_default.cmd_sft(args(tmp_path / "cut", image_size=None, patch=None, width=None, layers=None, resume=True))
+        make_default.cmd_sft(resumed_args(lr=2e-3))
+    make_default.cmd_sft(resumed_args())
     whole, resumed = load_file(tmp_path / "whole" / "model.safetensors"), load_file(tmp_path / "cut" / "model.safetensors")
     assert whole.keys() == resumed.keys() and all(torch.equal(whole[k], resumed[k]) for k in whole)
     log = lambda d: json.loads((tmp_path / d / "sft_loss.json").read_text())
     assert log("cut")["loss"] == log("whole")["loss"] and log("cut")["epochs_done"] == 3
     assert not (tmp_path / "cut" / "sft_state.pt").exists()
     with pytest.raises(SystemExit, match="no .*sft_state.pt"):        # nothing left to resume
-        make_default.cmd_sft(args(tmp_path / "cut", image_size=None, patch=None, width=None, layers=None, resume=True))
+        make_default.cmd_sft(resumed_args())
 
 
 def test_gripper_agreement_compares_decoded_commands():
