@@ -37,6 +37,9 @@ for task, parts in sorted(by_task.items()):
     start = lengths[:-held].sum()
     frames = np.nonzero(phases[start:] == descend)[0] + start
     pv = torch.from_numpy(np.concatenate([p["pixel_values"] for p in parts])[frames]).float()
+    size = model.config.vision_config.image_size
+    if pv.shape[-1] != size:                            # demos recorded at another size: resampled as sft does
+        pv = torch.nn.functional.interpolate(pv, size=(size, size), mode="bicubic", antialias=True).half().float()
     label = actions_to_tokens(np.concatenate([p["actions"] for p in parts])[frames], stats)
     ids = torch.tensor(tok("<image>" * model.config.image_seq_length + PROMPT.format(str(parts[0]["instruction"]).lower()))["input_ids"])
     ids = ids.expand(len(frames), -1)
