@@ -425,7 +425,12 @@ def cmd_sft(a):
         raise SystemExit("make_default.py: error: --resume continues the run in --out; drop --init")
     if a.resume and not state_file.exists():
         raise SystemExit(f"make_default.py: error: --resume: no {state_file} (a finished run leaves none)")
-    same = {k: getattr(a, k) for k in ("demos", "epochs", "batch", "lr", "shift", "seed", "val_demos", "boundary_repeat")}
+    repeat = [(name, int(k)) for name, _, k in (x.partition(":") for x in a.repeat)
+              if name in ScriptedExpert.PHASES and k.isdigit() and int(k) >= 1]
+    if len(repeat) < len(a.repeat):
+        raise SystemExit(f"make_default.py: error: --repeat {' '.join(a.repeat)}: want PHASE:K with K >= 1 and "
+                         f"PHASE one of {' '.join(ScriptedExpert.PHASES)}")
+    same = {k: getattr(a, k) for k in ("demos", "epochs", "batch", "lr", "shift", "seed", "val_demos", "repeat")}
     st = torch.load(state_file, weights_only=False) if a.resume else None   # checked before the demos load
     if st is not None and st["same"] != same:
         raise SystemExit(f"make_default.py: error: --resume needs the cut run's flags: {st['same']}")
@@ -491,11 +496,11 @@ def cmd_sft(a):
         offset += lengths.sum()
     train_idx, val_idx = torch.nonzero(~held).squeeze(1), torch.nonzero(held).squeeze(1)
     phases = np.concatenate([d["phases"] for d in data]) if "phases" in keys else None
-    if a.boundary_repeat > 1:     # the descent and the close, where greedy decoding closes early, drawn K times
+    for phase, k in repeat:       # e.g. descend:4: the phase where greedy decoding closes early, drawn 4 times
         if phases is None:
-            raise SystemExit("make_default.py: error: --boundary-repeat needs demos recorded with phases")
-        hard = torch.from_numpy(np.isin(phases, [ScriptedExpert.PHASES.index(x) for x in ("descend", "close")]))
-        train_idx = torch.cat([train_idx] + [train_idx[hard[train_idx]]] * (a.boundary_repeat - 1))
+            raise SystemExit("make_default.py: error: --repeat needs demos recorded with phases")
+        hard = torch.from_numpy(phases == ScriptedExpert.PHASES.index(phase))
+        train_idx = torch.cat([train_idx] + [train_idx[hard[train_idx]]] * (k - 1))
     n = len(train_idx)
     print(f"SFT on {n} steps from {len(data)} tasks ({len(val_idx)} held out), "
           f"model {sum(p.numel() for p in model.parameters())} params")
@@ -631,8 +636,8 @@ if __name__ == "__main__":
             sp.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate (one-cycle)")
             sp.add_argument("--shift", type=int, default=6, help="random-shift augmentation, pixels (0 = none)")
             sp.add_argument("--val-demos", type=int, default=1, help="demos per task held out for a validation loss")
-            sp.add_argument("--boundary-repeat", type=int, default=1,
-                            help="draw the expert's descend and close frames this many times per epoch (1 = as recorded)")
+            sp.add_argument("--repeat", nargs="+", default=[], metavar="PHASE:K",
+                            help="draw the training frames of an expert phase K times per epoch, e.g. descend:4")
             sp.add_argument("--resume", action="store_true",
                             help="continue a run in --out cut off after an epoch (same flags; SFT at 192 px outlasts a session)")
     a = p.parse_args()

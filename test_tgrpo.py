@@ -776,13 +776,16 @@ def test_sft_command_joins_demo_dirs_and_holds_out_one_demo(tmp_path):
     stats = lambda d: json.loads((d / "config.json").read_text())["norm_stats"]
     assert stats(warm) == stats(out)
     assert json.loads((warm / "sft_loss.json").read_text())["recipe"]["width"] == 32
-    # --boundary-repeat 3: the training frames of the descent and the close (phases 1, 2) are drawn 3 times
+    # --repeat descend:3 close:2: the training frames of the descent (phase 1) are drawn 3 times, the close's (2) twice
     phases = np.concatenate([np.load(tmp_path / "a" / "task4.npz")["phases"], np.load(tmp_path / "b" / "task4.npz")["phases"][:5]])
     r = subprocess.run([sys.executable, str(HERE / "make_default.py"), "sft", "--demos", str(tmp_path / "a"),
                         str(tmp_path / "b"), "--init", str(out), "--out", str(tmp_path / "rep"), "--epochs", "1",
-                        "--batch", "4", "--boundary-repeat", "3"], capture_output=True, text=True, timeout=600)
+                        "--batch", "4", "--repeat", "descend:3", "close:2"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert f"SFT on {17 + 2 * np.isin(phases, [1, 2]).sum()} steps from 1 tasks (5 held out)" in r.stdout, r.stdout
+    assert f"SFT on {17 + 2 * (phases == 1).sum() + (phases == 2).sum()} steps from 1 tasks (5 held out)" in r.stdout, r.stdout
+    r = subprocess.run([sys.executable, str(HERE / "make_default.py"), "sft", "--demos", str(tmp_path / "b"),
+                        "--out", str(tmp_path / "rep"), "--repeat", "descent:3"], capture_output=True, text=True, timeout=600)
+    assert r.returncode != 0 and "want PHASE:K" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
     # the architecture comes from the checkpoint: a flag that would change it is refused
     r = subprocess.run([sys.executable, str(HERE / "make_default.py"), "sft", "--demos", str(tmp_path / "b"),
                         "--init", str(out), "--out", str(warm), "--width", "64"], capture_output=True, text=True, timeout=600)
@@ -801,7 +804,7 @@ def test_sft_resume_after_a_cut_gives_the_uninterrupted_weights(tmp_path, monkey
     write_fake_demos(tmp_path / "d", [6, 6, 5, 5], np.random.default_rng(0))
     args = lambda out, **kw: argparse.Namespace(**{**dict(
         demos=[str(tmp_path / "d")], out=str(out), image_size=32, patch=16, width=32, layers=1, seed=0, init=None,
-        epochs=3, batch=4, lr=1e-3, shift=2, val_demos=1, boundary_repeat=1, resume=False), **kw})
+        epochs=3, batch=4, lr=1e-3, shift=2, val_demos=1, repeat=[], resume=False), **kw})
     make_default.cmd_sft(args(tmp_path / "whole"))                  # 17 training steps: 4 batches per epoch
     assert not (tmp_path / "whole" / "sft_state.pt").exists()        # a finished run keeps only the checkpoint
 
