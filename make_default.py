@@ -507,7 +507,6 @@ def cmd_sft(a):
 
     # The held-out gripper decision as greedy decoding takes it, on all frames and on the expert's
     # descent, where the v3 default closed early (results/README.md, section 4).
-
     @torch.no_grad()
     def val_loss():
         model.eval()
@@ -637,7 +636,8 @@ if __name__ == "__main__":
             sp.add_argument("--shift", type=int, default=6, help="random-shift augmentation, pixels (0 = none)")
             sp.add_argument("--val-demos", type=int, default=1, help="demos per task held out for a validation loss")
             sp.add_argument("--repeat", nargs="+", default=[], metavar="PHASE:K",
-                            help="draw the training frames of an expert phase K times per epoch, e.g. descend:4")
+                            help="draw the training frames of an expert phase K times per epoch, e.g. descend:4 "
+                                 f"(phases: {' '.join(ScriptedExpert.PHASES)})")
             sp.add_argument("--resume", action="store_true",
                             help="continue a run in --out cut off after an epoch (same flags; SFT at 192 px outlasts a session)")
     a = p.parse_args()
