@@ -526,11 +526,12 @@ def cmd_sft(a):
     curve, val_curve, bar = [], [], tqdm(total=steps, desc="SFT", unit="batch")
     out = Path(a.out)
     processor.save_pretrained(out)                   # unchanged by training: saved once
-    start = 0
+    start, recipe = 0, vars(a)
     if a.resume:     # weights, optimizer, schedule, data order and curves as the last finished epoch left them
         model.load_state_dict(st["model"]), opt.load_state_dict(st["opt"]), sched.load_state_dict(st["sched"])
         gen.set_state(st["gen"])
         curve, val_curve, start = st["curve"], st["val_curve"], st["epoch"]
+        recipe = {**st.get("recipe", recipe), "resumed_after_epoch": start}   # the cut run's flags (--init, sizes)
         bar.update(start * (n // a.batch))
     model.train()
     for epoch in range(start, a.epochs):
@@ -553,7 +554,8 @@ def cmd_sft(a):
         model.save_pretrained(out)
         if epoch + 1 < a.epochs:                     # one file, replaced whole: a cut never leaves half of it
             torch.save({"epoch": epoch + 1, "same": same, "model": model.state_dict(), "opt": opt.state_dict(),
-                        "sched": sched.state_dict(), "gen": gen.get_state(), "curve": curve, "val_curve": val_curve},
+                        "sched": sched.state_dict(), "gen": gen.get_state(), "curve": curve, "val_curve": val_curve,
+                        "recipe": recipe},
                        out / "sft_state.tmp")
             os.replace(out / "sft_state.tmp", state_file)
         else:                                        # finished: the checkpoint alone (the optimizer is 2x the model)
@@ -562,7 +564,7 @@ def cmd_sft(a):
         (out / "sft_loss.json").write_text(json.dumps({
             "epochs_done": epoch + 1, "loss": curve[:: max(1, len(curve) // 500)], "val_loss_per_epoch": column(0),
             "val_gripper_agreement_per_epoch": column(1), "val_gripper_agreement_descent_per_epoch": column(2),
-            "recipe": vars(a)}))
+            "recipe": recipe}))
     bar.close()
     try:                                             # the plot is optional: no matplotlib, no PNG
         import matplotlib

@@ -829,6 +829,8 @@ def test_sft_resume_after_a_cut_gives_the_uninterrupted_weights(tmp_path, monkey
     assert whole.keys() == resumed.keys() and all(torch.equal(whole[k], resumed[k]) for k in whole)
     log = lambda d: json.loads((tmp_path / d / "sft_loss.json").read_text())
     assert log("cut")["loss"] == log("whole")["loss"] and log("cut")["epochs_done"] == 3
+    recipe = lambda d: {k: v for k, v in log(d)["recipe"].items() if k != "out"}
+    assert recipe("cut") == {**recipe("whole"), "resumed_after_epoch": 1}   # the cut run's flags, not --resume's
     assert not (tmp_path / "cut" / "sft_state.pt").exists()
     with pytest.raises(SystemExit, match="no .*sft_state.pt"):        # nothing left to resume
         make_default.cmd_sft(resumed_args())
