@@ -170,6 +170,8 @@ def test_prompt_format(policy):
 def expert_frames(tmp_path_factory):
     """60 real agentview frames of Task 4 (eval init state 3, never in the default's demos) along the
     scripted expert's hover, descent, close and lift, with the expert's actions and the instruction.
+    The expert turns the hand while closing, as in the default's demos (otherwise a shut, unturned hand
+    looks like the descent to the policy).
     Rendered in a child process: this one must never hold a GL context, because the env workers
     of later tests are forked from it and would inherit it (they hang in mesa otherwise)."""
     frames_file = tmp_path_factory.mktemp("frames") / "frames.npz"
@@ -182,7 +184,7 @@ env.reset()
 obs = env.set_init_state(init_states[3])
 for _ in range(10):
     obs, _, _, _ = env.step([0, 0, 0, 0, 0, 0, -1])
-expert, frames, labels = ScriptedExpert(target_for_task({TASK4})), [], []
+expert, frames, labels = ScriptedExpert(target_for_task({TASK4}), turn=0.6), [], []   # as the demos: demos --turn 0.6
 for _ in range(60):
     a = expert(env)
     frames.append(obs["agentview_image"]), labels.append(a)
@@ -198,8 +200,10 @@ np.savez("{frames_file}", frames=np.array(frames), labels=np.array(labels), lang
 def test_shipped_checkpoint_is_trained_and_follows_the_expert(policy, expert_frames):
     """The committed default is the SFT checkpoint: on frames of a fixed eval init state (never in
     its demos) its greedy actions point the way the scripted expert moves."""
-    curve = json.loads((HERE / "default_policy" / "sft_loss.json").read_text())["loss"]
-    assert np.mean(curve[-20:]) < 0.5 * np.mean(curve[:5])
+    # Trained: held-out cross-entropy of the action tokens under half that of a uniform guess over the
+    # 256 bins (an untrained model is above it). Not "below its own first batches": a warm start begins low.
+    val = json.loads((HERE / "default_policy" / "sft_loss.json").read_text())["val_loss_per_epoch"]
+    assert val[-1] < 0.5 * np.log(tgrpo.N_BINS), val
     frames, labels, language = expert_frames
     pv = tgrpo.preprocess_frames(frames, policy.image_processor)
     with policy.model.disable_adapter():
