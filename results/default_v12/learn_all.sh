@@ -7,8 +7,8 @@
 #
 #   bash results/default_v12/learn_all.sh MODEL OUTDIR [LR]     # from the repository root; LR 1e-5 if not given
 #
-# As run: MODEL = /work/v12/desc8 (byte-identical to default_policy/), OUTDIR = /work/v12/learn (lr 1e-5,
-# the paper's) and /work/v12/learn3e5 (LR = 3e-5, after lr 1e-5 barely moved this default), from a
+# As run: MODEL = /work/v12/desc8 (byte-identical to default_policy/), OUTDIR = /work/v12/learn, no LR
+# (the lr 3e-5 probe of section 9 ran learn_task4.sh directly; LR lets its other runs go on here), from a
 # worktree at a fixed commit so edits in the working copy cannot reach a running job, OMP_NUM_THREADS=1
 # as for the v9 runs (section 8 of results/README.md).
 set -euo pipefail
