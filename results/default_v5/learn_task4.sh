@@ -4,8 +4,9 @@
 #   bash results/default_v5/learn_task4.sh MODEL SEED A1 A2 LR OUT [EPISODES]     # from the repository root
 #
 # 30 episodes unless EPISODES is given (paper A.1.2; more for issue 18's budget probes); 16 greedy
-# trials before training and every 10 episodes (the curve), then 50 greedy trials of the final policy (the before/after number). The 50-trial greedy
-# evaluation of MODEL itself is the same for every run (greedy, env seed 0, fixed init states):
+# trials before training and every 10 episodes (the curve), then 50 greedy trials of the final policy
+# (the before/after number). The 50-trial greedy evaluation of MODEL itself is the same for every run
+# (greedy, env seed 0, fixed init states):
 #   python tgrpo.py --task 4 --model MODEL --episodes 0 --eval-trials 50 --out OUT_sft_greedy50
 # Wall times go to OUT/stages.txt.
 set -euo pipefail
