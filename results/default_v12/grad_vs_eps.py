@@ -10,6 +10,7 @@ import numpy as np
 import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import tgrpo
+tgrpo.check_gl()      # MuJoCo's GL backend, as tgrpo.py sets it
 torch.manual_seed(0); np.random.seed(0)
 policy = tgrpo.load_policy(sys.argv[1] if len(sys.argv) > 1 else "default_policy", 32, "cpu")
 envs, instr, _ = tgrpo.make_env_group(4, 8, 256, 0, serial=True)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 18, part 2: one greedy-evaluated TGRPO run on Task 4, with its Fig. 3-style curve.
 #
-#   bash results/default_v5/learn_task4.sh MODEL SEED A1 A2 LR OUT [EPISODES]     # from the repository root
+#   bash results/default_v5/learn_task4.sh MODEL SEED A1 A2 LR OUT [EPISODES]   # from the repo root
 #
 # 30 episodes unless EPISODES is given (paper A.1.2; more for issue 18's budget probes); 16 greedy
 # trials before training and every 10 episodes (the curve), then 50 greedy trials of the final policy
