@@ -1007,7 +1007,8 @@ def test_openvla_greedy_actions_equal_predict_action(openvla_policy, openvla_pol
     OpenVLA's own predict_action, one frame at a time, after OpenVLA's LIBERO gripper mapping ([0, 1] ->
     [-1, 1], binarize, flip), in all 7 dims. In bf16 (the loaded dtype) ours also runs one frame at a
     time: on a CPU with bf16 matrix units (AMX) the rounding depends on the batch shape, and near-tied
-    logits then flip (2 of 224 dims, measured). A float32 copy checks the batch of 32 that evaluate() sends."""
+    logits then flip (2 of 224 dims, measured), and a forward costs ~4.5x float32's (measured), so bf16
+    checks 16 of the images. A float32 copy checks all 32 in one batch, as evaluate() sends them."""
     frames, _, language = expert_frames
     pol = openvla_policy_fp32 if dtype == "float32" else openvla_policy
     prompt = pol.prompt_ids(language)
@@ -1016,6 +1017,8 @@ def test_openvla_greedy_actions_equal_predict_action(openvla_policy, openvla_pol
     noise = np.random.default_rng(0).integers(0, 256, (12, *frames[0].shape), dtype=np.uint8)
     pv = tgrpo.preprocess_frames(frames[::3] + list(noise), pol.image_processor)
     chunk = len(pv) if dtype == "float32" else 1
+    if dtype == "bfloat16":
+        pv = pv[::2]                                                  # 10 states + 6 noise images
     k = torch.cat([tgrpo.sample_actions(pol, prompt, pv[i:i + chunk], greedy=True)[0] for i in range(0, len(pv), chunk)])
     ours = to_env_action(action_tokens_to_values(k.numpy()), pol.stats)
     theirs = []
@@ -1028,9 +1031,11 @@ def test_openvla_greedy_actions_equal_predict_action(openvla_policy, openvla_pol
             theirs.append(a)
     theirs = np.array(theirs)
     equal = int((ours == theirs).sum())
-    print(f"greedy parity with predict_action ({dtype}, batches of {chunk}): {equal}/{theirs.size} dims equal")
+    distinct = len({tuple(r) for r in k.tolist()})
+    print(f"greedy parity with predict_action ({dtype}, batches of {chunk}): {equal}/{theirs.size} dims equal, "
+          f"{distinct} different actions")
     assert equal == theirs.size, np.argwhere(ours != theirs)
-    assert len({tuple(r) for r in k.tolist()}) >= 10         # many different actions were compared
+    assert distinct >= 8                                     # many different actions were compared (bf16: 8 of 16)
 
 
 @needs_openvla
@@ -1042,7 +1047,7 @@ def test_openvla_ratio_is_one_before_the_update_and_ref_is_the_base_model(openvl
     frames, _, language = expert_frames
     pol = openvla_policy
     prompt = pol.prompt_ids(language)
-    pv = tgrpo.preprocess_frames(frames[1::3], pol.image_processor)[:16]
+    pv = tgrpo.preprocess_frames(frames[1::3], pol.image_processor)[:8]     # bf16 forwards are slow on CPU
     base = SimpleNamespace(**{**vars(pol), "model": AutoModelForVision2Seq.from_pretrained(
         tiny_openvla, trust_remote_code=True, torch_dtype=torch.bfloat16).eval()})
     base.decode_step = lambda ids, past: base.model.language_model(input_ids=ids, past_key_values=past, use_cache=True)
@@ -1052,7 +1057,7 @@ def test_openvla_ratio_is_one_before_the_update_and_ref_is_the_base_model(openvl
             return torch.cat([tgrpo.action_logp(tgrpo.decode_actions(p, prompt, x, t)[1], t) for x, t in zip(pvs, toks)])
 
     torch.manual_seed(4)
-    pvs = list(pv.split(4))                                           # 4 groups of M = 4
+    pvs = list(pv.split(4))                                           # 2 groups of M = 4
     toks, olds = zip(*[tgrpo.sample_actions(pol, prompt, x)[:2] for x in pvs])
     gaps = []
     for x, t, old in zip(pvs, toks, olds):
