@@ -1015,10 +1015,11 @@ def test_openvla_greedy_actions_equal_predict_action(openvla_policy, openvla_pol
     # 20 states of the episode, plus 12 noise images: a random network maps similar frames to similar
     # actions, and the noise makes the greedy actions differ, so the comparison can fail.
     noise = np.random.default_rng(0).integers(0, 256, (12, *frames[0].shape), dtype=np.uint8)
-    pv = tgrpo.preprocess_frames(frames[::3] + list(noise), pol.image_processor)
-    chunk = len(pv) if dtype == "float32" else 1
+    images = frames[::3] + list(noise)
     if dtype == "bfloat16":
-        pv = pv[::2]                                                  # 10 states + 6 noise images
+        images = images[::2]                                          # 10 states + 6 noise images
+    pv = tgrpo.preprocess_frames(images, pol.image_processor)
+    chunk = len(pv) if dtype == "float32" else 1
     k = torch.cat([tgrpo.sample_actions(pol, prompt, pv[i:i + chunk], greedy=True)[0] for i in range(0, len(pv), chunk)])
     ours = to_env_action(action_tokens_to_values(k.numpy()), pol.stats)
     theirs = []
