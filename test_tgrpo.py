@@ -1048,7 +1048,7 @@ def test_openvla_ratio_is_one_before_the_update_and_ref_is_the_base_model(openvl
     frames, _, language = expert_frames
     pol = openvla_policy
     prompt = pol.prompt_ids(language)
-    pv = tgrpo.preprocess_frames(frames[1::3], pol.image_processor)[:8]     # bf16 forwards are slow on CPU
+    pv = tgrpo.preprocess_frames(frames[1::3][:8], pol.image_processor)     # bf16 forwards are slow on CPU
     base = SimpleNamespace(**{**vars(pol), "model": AutoModelForVision2Seq.from_pretrained(
         tiny_openvla, trust_remote_code=True, torch_dtype=torch.bfloat16).eval()})
     base.decode_step = lambda ids, past: base.model.language_model(input_ids=ids, past_key_values=past, use_cache=True)
