@@ -44,7 +44,7 @@ for i, (name, label) in enumerate(CONFIGS):
     after = [100 * json.load(open(os.path.join(f, "eval.json")))["success_rate"] for f in folders]
     bx.errorbar([i], [np.mean(after)], yerr=[np.std(after, ddof=1) if len(after) > 1 else 0],
                 fmt="o", color=color, capsize=4)
-    bx.plot([i] * len(after), after, "x", color=color, alpha=0.5)
+    bx.plot(i + 0.1 * (np.arange(len(after)) - (len(after) - 1) / 2), after, "x", color=color, alpha=0.6)
 ax.set(xlabel="TGRPO episode (lr 1e-5, M = 8)", ylabel="greedy success, 16 states (%)",
        title="Task 4, v12 default: curve during training", ylim=(40, 100))
 ax.legend(fontsize=8, loc="lower right")
