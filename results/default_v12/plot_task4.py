@@ -1,8 +1,10 @@
 """Issue 18, part 3: the Task 4 learning curves of section 9 in one figure (Fig. 3 style), per config.
 
-Left: greedy success on the 16 curve states (`--eval-every 10`, eval.jsonl) at episodes 0/10/20/30,
-mean over the seeds found, one thin line per seed. Right: greedy success on 50 states before training
-(desc8_task4_greedy50) and after 30 episodes (each run's eval.json), mean +- std over seeds.
+Left: greedy success on the 16 curve states (`--eval-every 10`) at episodes 0/10/20/30, mean over the
+seeds found, one thin line per seed. Right: greedy success on 50 states before training
+(desc8_task4_greedy50) and after 30 episodes, mean +- std over seeds. Every number comes from the
+folders' eval.jsonl, picked as compare_greedy.py picks its table's (the 50-trial greedy record at the
+given episode), so the figure and section 9's table cannot disagree.
 
     python results/default_v12/plot_task4.py        # from the repository root; writes task4_curves.png here
 """
@@ -21,27 +23,34 @@ CONFIGS = [("table3", "Table 3's alphas (a1 0.35, a2 0.65)"), ("a1_0", "without 
            ("a2_0", "without T (a2 = 0)")]
 
 
-def curve(folder):
-    """{episode: success rate} from the 16-trial evaluations of one run."""
-    rows = [json.loads(line) for line in open(os.path.join(folder, "eval.jsonl"))]
-    return {r["episode"]: r["success_rate"] for r in rows if r["trials"] == 16}
+def evals(folder):
+    """Every evaluation record of one folder (eval.jsonl), oldest first."""
+    return [json.loads(line) for line in open(os.path.join(folder, "eval.jsonl"))]
 
 
-before = json.load(open(os.path.join(HERE, "desc8_task4_greedy50", "eval.json")))["success_rate"]
+def greedy50(rows, episode):
+    """The success rate of the last 50-trial greedy evaluation after `episode` episodes, or None: the rule of
+    compare_greedy.py's greedy50, repeated because that script runs its table when imported."""
+    hits = [r for r in rows
+            if r["trials"] == 50 and r["episode"] == episode and r.get("decoding", "greedy") == "greedy"]
+    return hits[-1]["success_rate"] if hits else None
+
+
+before = greedy50(evals(os.path.join(HERE, "desc8_task4_greedy50")), 0)
 fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
 for i, (name, label) in enumerate(CONFIGS):
-    folders = sorted(glob.glob(os.path.join(RESULTS, f"task4_v12_lr1e-5_{name}_seed[0-9]")))
-    folders = [f for f in folders if os.path.exists(os.path.join(f, "eval.json"))]
-    if not folders:
+    runs = [evals(f) for f in sorted(glob.glob(os.path.join(RESULTS, f"task4_v12_lr1e-5_{name}_seed[0-9]")))]
+    runs = [rows for rows in runs if greedy50(rows, 30) is not None]              # finished runs only
+    if not runs:
         continue
     color = f"C{i}"
-    curves = [curve(f) for f in folders]
+    curves = [{r["episode"]: r["success_rate"] for r in rows if r["trials"] == 16} for rows in runs]
     eps = sorted(set.intersection(*[set(c) for c in curves]))
     for c in curves:
         ax.plot(eps, [100 * c[e] for e in eps], color=color, alpha=0.25, lw=1)
     mean = [100 * np.mean([c[e] for c in curves]) for e in eps]
-    ax.plot(eps, mean, "o-", color=color, lw=2, label=f"{label}, {len(folders)} seeds")
-    after = [100 * json.load(open(os.path.join(f, "eval.json")))["success_rate"] for f in folders]
+    ax.plot(eps, mean, "o-", color=color, lw=2, label=f"{label}, {len(runs)} seeds")
+    after = [100 * greedy50(rows, 30) for rows in runs]
     bx.errorbar([i], [np.mean(after)], yerr=[np.std(after, ddof=1) if len(after) > 1 else 0],
                 fmt="o", color=color, capsize=4)
     bx.plot(i + 0.1 * (np.arange(len(after)) - (len(after) - 1) / 2), after, "x", color=color, alpha=0.6)
