@@ -5,8 +5,8 @@
 #
 # 30 episodes and M = 8 unless EPISODES or M is given (paper A.1.2; more for issue 18's budget
 # probes); 16 greedy trials before training and every 10 episodes (the curve), then 50 greedy trials of
-# the final policy (the before/after number). The 50-trial greedy evaluation of MODEL itself is the same for every run
-# (greedy, env seed 0, fixed init states):
+# the final policy (the before/after number). The 50-trial greedy evaluation of MODEL itself is the
+# same for every run (greedy, env seed 0, fixed init states):
 #   python tgrpo.py --task 4 --model MODEL --episodes 0 --eval-trials 50 --out OUT_sft_greedy50
 # Wall times go to OUT/stages.txt.
 set -euo pipefail
