@@ -3,14 +3,14 @@
 Left: greedy success on the 16 curve states (`--eval-every 10`) at episodes 0/10/20/30, mean over the
 seeds found, one thin line per seed. Right: greedy success on 50 states before training
 (desc8_task4_greedy50) and after 30 episodes, mean +- std over seeds. Every number comes from the
-folders' eval.jsonl, picked as compare_greedy.py picks its table's (the 50-trial greedy record at the
-given episode), so the figure and section 9's table cannot disagree.
+folders' eval.jsonl by compare_task4.py's evals(), as compare_greedy.py's table does (the last 50-trial
+greedy record at the given episode), so the figure and section 9's table cannot disagree.
 
     python results/default_v12/plot_task4.py        # from the repository root; writes task4_curves.png here
 """
 import glob
-import json
 import os
+import sys
 
 import matplotlib
 matplotlib.use("Agg")
@@ -19,38 +19,33 @@ import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(RESULTS, "reward_fix"))
+from compare_task4 import evals  # noqa: E402  (one rule for picking an evaluation)
 CONFIGS = [("table3", "Table 3's alphas (a1 0.35, a2 0.65)"), ("a1_0", "without S (a1 = 0)"),
            ("a2_0", "without T (a2 = 0)")]
 
 
-def evals(folder):
-    """Every evaluation record of one folder (eval.jsonl), oldest first."""
-    return [json.loads(line) for line in open(os.path.join(folder, "eval.jsonl"))]
+def greedy50(folder, episode):
+    """The success rate of the last 50-trial greedy evaluation after `episode` episodes, or None."""
+    e = evals(folder).get((episode, "greedy"))
+    return None if e is None else e["success_rate"]
 
 
-def greedy50(rows, episode):
-    """The success rate of the last 50-trial greedy evaluation after `episode` episodes, or None: the rule of
-    compare_greedy.py's greedy50, repeated because that script runs its table when imported."""
-    hits = [r for r in rows
-            if r["trials"] == 50 and r["episode"] == episode and r.get("decoding", "greedy") == "greedy"]
-    return hits[-1]["success_rate"] if hits else None
-
-
-before = greedy50(evals(os.path.join(HERE, "desc8_task4_greedy50")), 0)
+before = greedy50(os.path.join(HERE, "desc8_task4_greedy50"), 0)
 fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
 for i, (name, label) in enumerate(CONFIGS):
-    runs = [evals(f) for f in sorted(glob.glob(os.path.join(RESULTS, f"task4_v12_lr1e-5_{name}_seed[0-9]")))]
-    runs = [rows for rows in runs if greedy50(rows, 30) is not None]              # finished runs only
+    final = {f: greedy50(f, 30) for f in sorted(glob.glob(os.path.join(RESULTS, f"task4_v12_lr1e-5_{name}_seed[0-9]")))}
+    runs = [f for f, rate in final.items() if rate is not None]              # finished runs only
     if not runs:
         continue
     color = f"C{i}"
-    curves = [{r["episode"]: r["success_rate"] for r in rows if r["trials"] == 16} for rows in runs]
+    curves = [{ep: r["success_rate"] for (ep, _), r in evals(f, trials=16).items()} for f in runs]
     eps = sorted(set.intersection(*[set(c) for c in curves]))
     for c in curves:
         ax.plot(eps, [100 * c[e] for e in eps], color=color, alpha=0.25, lw=1)
     mean = [100 * np.mean([c[e] for c in curves]) for e in eps]
     ax.plot(eps, mean, "o-", color=color, lw=2, label=f"{label}, {len(runs)} seeds")
-    after = [100 * greedy50(rows, 30) for rows in runs]
+    after = [100 * final[f] for f in runs]
     bx.errorbar([i], [np.mean(after)], yerr=[np.std(after, ddof=1) if len(after) > 1 else 0],
                 fmt="o", color=color, capsize=4)
     bx.plot(i + 0.1 * (np.arange(len(after)) - (len(after) - 1) / 2), after, "x", color=color, alpha=0.6)

@@ -19,16 +19,13 @@ from statistics import mean, stdev
 
 R = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(R / "reward_fix"))
-from compare_task4 import mcnemar, two_proportion_p  # noqa: E402  (one copy of the tests)
+from compare_task4 import evals, mcnemar, two_proportion_p  # noqa: E402  (one copy of the tests)
 CONFIGS = {"table3": "a1 0.35, a2 0.65", "a1_0": "a1 0, a2 0.65", "a2_0": "a1 0.35, a2 0"}
 
 
 def greedy50(folder, episode):
-    """The 50-trial greedy evaluation of results/<folder> after `episode` episodes, or None."""
-    f = R / folder / "eval.jsonl"
-    lines = [json.loads(x) for x in open(f)] if f.exists() else []
-    hits = [e for e in lines if e["trials"] == 50 and e["episode"] == episode and e.get("decoding", "greedy") == "greedy"]
-    return hits[-1] if hits else None
+    """The 50-trial greedy evaluation of results/<folder> after `episode` episodes (the last, if several), or None."""
+    return evals(folder).get((episode, "greedy"))
 
 
 def paired(a, b):
