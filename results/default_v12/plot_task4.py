@@ -39,7 +39,8 @@ for i, (name, label) in enumerate(CONFIGS):
     if not runs:
         continue
     color = f"C{i}"
-    curves = [{ep: r["success_rate"] for (ep, _), r in evals(f, trials=16).items()} for f in runs]
+    curves = [{ep: r["success_rate"] for (ep, dec), r in evals(f, trials=16).items() if dec == "greedy"}
+              for f in runs]
     eps = sorted(set.intersection(*[set(c) for c in curves]))
     for c in curves:
         ax.plot(eps, [100 * c[e] for e in eps], color=color, alpha=0.25, lw=1)

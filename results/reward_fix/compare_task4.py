@@ -19,7 +19,7 @@ def read_jsonl(folder, name):
 
 
 def evals(folder, trials=50):
-    """{(episode, decoding): eval line} of a run folder's 50-trial evaluations."""
+    """{(episode, decoding): eval line} of a run folder's `trials`-trial evaluations (the last, if several)."""
     return {(e["episode"], e.get("decoding", "greedy")): e for e in read_jsonl(folder, "eval.jsonl")
             if e["trials"] == trials}
 
